@@ -1,0 +1,68 @@
+//! The line between the shared rules and the OS.
+//!
+//! A backend only talks to the kernel: it never sees keys or data, never validates, and
+//! never retries. [`Selector`](crate::Selector) does all of that once, for every backend.
+
+use crate::source::{BorrowedSource, RawSource};
+use crate::{Events, SelectorError};
+use std::io;
+use std::time::Duration;
+
+/// An OS readiness mechanism that a [`Selector`](crate::Selector) can drive: epoll, poll,
+/// select, or `polling`'s kqueue / IOCP / event-port poller.
+///
+/// The trait is sealed: the backends are this crate's own, so that every one of them obeys
+/// the contract the shared rules rely on.
+pub trait Backend: sealed::Os {}
+
+impl<B: sealed::Os> Backend for B {}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// What each backend implements. Errors are the kernel's, unchanged.
+    pub trait Os: Sized {
+        /// Short name for `Debug` output and docs, e.g. `"epoll"`.
+        const NAME: &'static str;
+
+        /// Creates the kernel object, if the mechanism has one.
+        fn open() -> io::Result<Self>;
+
+        /// Refuses descriptors the mechanism can never watch (select's `FD_SETSIZE`).
+        fn check_fd(_fd: RawSource) -> Result<(), SelectorError> {
+            Ok(())
+        }
+
+        /// Starts watching `source` for `events` (never empty).
+        fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()>;
+
+        /// Changes what a watched descriptor is watched for (never empty). On error the
+        /// previous interest must still be in force.
+        fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()>;
+
+        /// Stops watching `fd`. Cannot fail: the descriptor may already be closed or its number
+        /// reused, and the kernel's complaint about that (EBADF, ENOENT) means "not watched".
+        fn delete(&mut self, fd: RawSource);
+
+        /// Waits once (one syscall in steady state) and calls `on_ready(fd, events)` for each
+        /// ready descriptor, with hang-up and error reported as `READ | WRITE`. `on_ready`
+        /// returns the descriptor's registered interest, or `None` if it is not registered.
+        /// `registered` is how many descriptors are registered: the event buffer must hold
+        /// them all. `Interrupted` is returned as is; the caller retries.
+        fn wait<F>(
+            &mut self,
+            timeout: Option<Duration>,
+            registered: usize,
+            on_ready: F,
+        ) -> io::Result<()>
+        where
+            F: FnMut(RawSource, Events) -> Option<Events>;
+
+        /// Releases what the registrations hold in the kernel. `registered` lists the
+        /// descriptors still registered. The kernel object itself lives until drop, so that
+        /// `as_fd()` stays sound for the selector's whole life.
+        fn close(&mut self, registered: &mut dyn Iterator<Item = RawSource>) {
+            let _ = registered;
+        }
+    }
+}

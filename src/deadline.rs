@@ -1,0 +1,52 @@
+//! Timeouts: PEP 475 retries and "never return before the timeout".
+
+use std::time::{Duration, Instant};
+
+/// The longest single wait handed to a backend: `i32::MAX` milliseconds (24.8 days) fits
+/// every kernel interface (epoll_wait's int ms, Windows' DWORD ms). Longer timeouts are
+/// served by waiting again, which the retry loop does anyway.
+const LONGEST_WAIT: Duration = Duration::from_millis(i32::MAX as u64);
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Deadline {
+    /// `select(None)`: block until something is ready.
+    Never,
+    /// `select(Some(ZERO))`: look once, do not block.
+    Now,
+    /// A positive timeout.
+    At(Instant),
+}
+
+impl Deadline {
+    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
+        match timeout {
+            None => Deadline::Never,
+            Some(timeout) if timeout.is_zero() => Deadline::Now,
+            // A timeout too far away to represent is as good as none.
+            Some(timeout) => Instant::now()
+                .checked_add(timeout)
+                .map_or(Deadline::Never, Deadline::At),
+        }
+    }
+
+    /// The timeout for the next wait: what is left, so an interrupted or early-woken wait
+    /// resumes instead of starting over.
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        match *self {
+            Deadline::Never => None,
+            Deadline::Now => Some(Duration::ZERO),
+            Deadline::At(at) => Some(
+                at.saturating_duration_since(Instant::now())
+                    .min(LONGEST_WAIT),
+            ),
+        }
+    }
+
+    pub(crate) fn has_passed(&self) -> bool {
+        match *self {
+            Deadline::Never => false,
+            Deadline::Now => true,
+            Deadline::At(at) => Instant::now() >= at,
+        }
+    }
+}

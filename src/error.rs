@@ -1,0 +1,111 @@
+//! The errors the shared rules produce. They travel inside `io::Error` so that every method
+//! returns `io::Result`; match on [`io::Error::kind`], or downcast to [`SelectorError`] for
+//! the exact cause.
+
+use crate::source::RawSource;
+use crate::Events;
+use std::fmt;
+use std::io;
+
+/// Why the selector refused a call. Each one converts into an [`io::Error`] whose kind is
+/// listed on the variant and whose message names the descriptor and the problem.
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use ioselectors::{DefaultSelector, SelectorError, EVENT_READ};
+/// use std::io::ErrorKind;
+///
+/// let mut sel = DefaultSelector::<()>::new()?;
+/// let err = sel.unregister(999_999).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::NotFound);
+/// assert_eq!(err.to_string(), "fd 999999 is not registered");
+/// let cause = err.get_ref().and_then(|e| e.downcast_ref::<SelectorError>());
+/// assert_eq!(cause, Some(&SelectorError::NotRegistered { fd: 999_999 }));
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SelectorError {
+    /// The events mask is empty or has bits other than `EVENT_READ | EVENT_WRITE`
+    /// (`InvalidInput`).
+    InvalidEvents {
+        /// The descriptor the call was about.
+        fd: RawSource,
+        /// The refused mask.
+        events: Events,
+    },
+    /// The descriptor number can never name an open source, e.g. a negative fd
+    /// (`InvalidInput`).
+    InvalidFd {
+        /// The refused number.
+        fd: RawSource,
+    },
+    /// The descriptor is too large for this backend: `select(2)` takes only fds below
+    /// `FD_SETSIZE` (`InvalidInput`).
+    FdTooLarge {
+        /// The refused descriptor.
+        fd: RawSource,
+        /// The backend's limit (the fd must be below it).
+        limit: usize,
+    },
+    /// The descriptor is registered already (`AlreadyExists`).
+    AlreadyRegistered {
+        /// The descriptor.
+        fd: RawSource,
+    },
+    /// The descriptor is not registered (`NotFound`).
+    NotRegistered {
+        /// The descriptor.
+        fd: RawSource,
+    },
+    /// The selector was closed; only `close()` may still be called (`Other`).
+    Closed {
+        /// The refused operation, e.g. `"select"`.
+        operation: &'static str,
+    },
+}
+
+impl SelectorError {
+    fn kind(&self) -> io::ErrorKind {
+        match self {
+            SelectorError::InvalidEvents { .. }
+            | SelectorError::InvalidFd { .. }
+            | SelectorError::FdTooLarge { .. } => io::ErrorKind::InvalidInput,
+            SelectorError::AlreadyRegistered { .. } => io::ErrorKind::AlreadyExists,
+            SelectorError::NotRegistered { .. } => io::ErrorKind::NotFound,
+            SelectorError::Closed { .. } => io::ErrorKind::Other,
+        }
+    }
+}
+
+impl fmt::Display for SelectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SelectorError::InvalidEvents { fd, events } => write!(
+                f,
+                "invalid events {:#x} for fd {fd}: expected EVENT_READ, EVENT_WRITE or both",
+                events.bits()
+            ),
+            SelectorError::InvalidFd { fd } => write!(f, "invalid file descriptor {fd}"),
+            SelectorError::FdTooLarge { fd, limit } => write!(
+                f,
+                "fd {fd} is out of range for select(): it must be below FD_SETSIZE ({limit}); \
+                 use PollSelector or DefaultSelector for large descriptors"
+            ),
+            SelectorError::AlreadyRegistered { fd } => write!(f, "fd {fd} is already registered"),
+            SelectorError::NotRegistered { fd } => write!(f, "fd {fd} is not registered"),
+            SelectorError::Closed { operation } => {
+                write!(f, "cannot {operation}: the selector is closed")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SelectorError {}
+
+impl From<SelectorError> for io::Error {
+    fn from(err: SelectorError) -> io::Error {
+        io::Error::new(err.kind(), err)
+    }
+}

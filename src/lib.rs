@@ -1,0 +1,191 @@
+//! Python's [`selectors`](https://docs.python.org/3/library/selectors.html) module for Rust:
+//! one portable, level-triggered I/O multiplexing API over epoll, kqueue, IOCP, poll and
+//! select.
+//!
+//! ```
+//! use ioselectors::{DefaultSelector, EVENT_READ};
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//!
+//! // sel = selectors.DefaultSelector()
+//! let mut sel = DefaultSelector::new()?;
+//! let server = TcpListener::bind("127.0.0.1:0")?;
+//! server.set_nonblocking(true)?;
+//! // sel.register(server, selectors.EVENT_READ, "accept")
+//! sel.register(&server, EVENT_READ, "accept")?;
+//!
+//! let mut client = TcpStream::connect(server.local_addr()?)?;
+//! // for key, mask in sel.select(): ...
+//! for (key, mask) in sel.select(None)? {
+//!     assert_eq!(key.data, "accept");
+//!     assert_eq!(mask, EVENT_READ);
+//!     let (mut conn, _) = server.accept()?;
+//!     conn.write_all(b"hi")?;
+//! }
+//! let mut reply = [0; 2];
+//! client.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"hi");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Selectors and backends
+//!
+//! Every selector type is a [`Selector`] over one OS mechanism, and all of them implement
+//! [`BaseSelector`]. The rules (validation, errors, masking, timeouts, EINTR) live once, in
+//! [`Selector`]; a backend only talks to the OS.
+//!
+//! | Type | Mechanism | Where | What differs |
+//! |---|---|---|---|
+//! | [`DefaultSelector`] | the best below | everywhere | chosen at compile time |
+//! | `EpollSelector` | epoll (rustix) | Linux, Android | regular files and `/dev/null` refused (`EPERM`); one syscall per `select()` |
+//! | `KqueueSelector` | kqueue (`polling`) | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly | READ and WRITE merged into one entry |
+//! | `IocpSelector` | IOCP/AFD (`polling`) | Windows | sockets only |
+//! | `EventPortSelector` | event ports (`polling`), level emulated by re-arming | illumos, Solaris | |
+//! | `PollSelector` | poll(2) (rustix) | Unix | O(registered) per call; a closed fd is reported ready (`POLLNVAL`) |
+//! | `SelectSelector` | select(2) / Winsock `select` | all but illumos/Solaris | Unix: fds must be below [`FD_SETSIZE`](select_unix::FD_SETSIZE); a closed fd fails `select()` with `EBADF` |
+//! | [`PollingSelector`] | whatever `polling` uses | everywhere | the type behind kqueue, IOCP and event ports |
+//!
+//! `DefaultSelector` is epoll on Linux/Android, kqueue on Apple and the BSDs, IOCP on
+//! Windows, event ports on illumos/Solaris and poll on other Unix systems.
+//!
+//! # Zero-allocation loops
+//!
+//! [`Selector::select`] returns a fresh `Vec`; [`Selector::select_into`] fills one you keep,
+//! and once it has grown makes no heap allocation per call.
+//!
+//! # Waking a blocked `select()`
+//!
+//! Register a [`Waker`] and call [`Waker::wake`] from any thread.
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+mod backend;
+mod deadline;
+mod error;
+mod events;
+mod fd_map;
+mod key;
+mod map;
+mod polling_backend;
+mod selector;
+mod source;
+mod waker;
+
+pub use backend::Backend;
+pub use error::SelectorError;
+pub use events::{Events, EVENT_READ, EVENT_WRITE};
+pub use key::SelectorKey;
+pub use map::SelectorMap;
+pub use polling_backend::Polling;
+pub use selector::{BaseSelector, Ready, Selector};
+pub use source::{AsSource, BorrowedSource, Fileno, RawSource};
+pub use waker::Waker;
+
+#[cfg(unix)]
+mod timespec;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use epoll::Epoll;
+
+#[cfg(unix)]
+mod poll;
+#[cfg(unix)]
+pub use poll::Poll;
+
+// rustix offers select(2) on these Unix systems only (not on illumos/Solaris).
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub mod select_unix;
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub use select_unix::Select;
+
+#[cfg(windows)]
+pub mod select_windows;
+#[cfg(windows)]
+pub use select_windows::Select;
+
+/// epoll, directly through rustix: one `epoll_wait` per `select()`. Linux and Android.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub type EpollSelector<T> = Selector<Epoll, T>;
+
+/// poll(2) through rustix. Unix.
+#[cfg(unix)]
+pub type PollSelector<T> = Selector<Poll, T>;
+
+/// select(2) on Unix (fds below `FD_SETSIZE` only); Winsock `select` on Windows. Not on
+/// illumos/Solaris, where rustix has no select(2): use `PollSelector` there.
+#[cfg(any(
+    windows,
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub type SelectSelector<T> = Selector<Select, T>;
+
+/// The `polling` crate in level-triggered mode: kqueue, IOCP/AFD or event ports (and epoll
+/// or poll on Linux, where it exists to test the code those systems run).
+pub type PollingSelector<T> = Selector<Polling, T>;
+
+/// kqueue through `polling`. macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly.
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub type KqueueSelector<T> = PollingSelector<T>;
+
+/// IOCP/AFD through `polling`. Windows; sockets only.
+#[cfg(windows)]
+pub type IocpSelector<T> = PollingSelector<T>;
+
+/// Event ports through `polling`, level-triggering emulated by re-arming. illumos, Solaris.
+#[cfg(any(target_os = "illumos", target_os = "solaris"))]
+pub type EventPortSelector<T> = PollingSelector<T>;
+
+cfg_if::cfg_if! {
+    if #[cfg(any(target_os = "linux", target_os = "android"))] {
+        /// The best selector for this system, chosen at compile time: here, epoll.
+        pub type DefaultSelector<T> = EpollSelector<T>;
+    } else if #[cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))] {
+        /// The best selector for this system, chosen at compile time: here, kqueue.
+        pub type DefaultSelector<T> = KqueueSelector<T>;
+    } else if #[cfg(windows)] {
+        /// The best selector for this system, chosen at compile time: here, IOCP.
+        pub type DefaultSelector<T> = IocpSelector<T>;
+    } else if #[cfg(any(target_os = "illumos", target_os = "solaris"))] {
+        /// The best selector for this system, chosen at compile time: here, event ports.
+        pub type DefaultSelector<T> = EventPortSelector<T>;
+    } else {
+        /// The best selector for this system, chosen at compile time: here, poll(2).
+        pub type DefaultSelector<T> = PollSelector<T>;
+    }
+}

@@ -1,0 +1,415 @@
+//! The registry: every rule of Python's `_BaseSelectorImpl`, written once for all backends.
+
+use crate::backend::Backend;
+use crate::deadline::Deadline;
+use crate::fd_map::FdMap;
+use crate::source::{self, AsSource, Fileno, RawSource};
+use crate::{Events, SelectorError, SelectorKey, SelectorMap};
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// A ready source as `select()` reports it: a snapshot of its key and the events that are
+/// ready (never empty, always within `key.events`).
+pub type Ready<T> = (SelectorKey<T>, Events);
+
+/// One registration as the registry stores it.
+#[derive(Debug)]
+pub(crate) struct Slot<T> {
+    pub(crate) key: SelectorKey<T>,
+    /// Where this fd's entry sits in the ready list being built, so that a second event for
+    /// the same fd (kqueue reports READ and WRITE apart) merges into it. Checked against the
+    /// entry's fd before use, so a stale index from an earlier `select()` is harmless.
+    ready_index: u32,
+}
+
+/// A selector: Python's `selectors` API over the OS mechanism `B`.
+///
+/// Use it through its aliases — [`DefaultSelector`](crate::DefaultSelector),
+/// [`EpollSelector`](crate::EpollSelector), [`PollSelector`](crate::PollSelector),
+/// [`SelectSelector`](crate::SelectSelector), [`PollingSelector`](crate::PollingSelector) —
+/// or generically through [`BaseSelector`]. `T` is the data stored with each registration.
+///
+/// The rules are the same for every backend:
+/// * `events` is checked first, on `register` and `modify`: empty or unknown bits give
+///   `InvalidInput`, and a refused `modify` leaves the old registration as it was.
+/// * Registering twice gives `AlreadyExists`; a lookup of an unregistered fd gives
+///   `NotFound`; a negative fd gives `InvalidInput`. After [`close`](Self::close) every
+///   method but `close` fails (see [`SelectorError::Closed`]).
+/// * A kernel refusal at `register` is returned unchanged and leaves no key behind.
+///   `unregister` of a registered fd always succeeds, even if the fd was closed or its number
+///   reused since.
+/// * A `modify` that changes only the data makes no syscall.
+/// * Readiness is level-triggered, masked by the registered events; hang-up and error count
+///   as ready for whatever was registered. One entry per fd, and every ready fd can come
+///   back from a single `select()`.
+/// * `select(None)` blocks, `select(Some(Duration::ZERO))` polls, and a positive timeout
+///   never returns early. Signals (`EINTR`) are retried with the time that is left.
+pub struct Selector<B: Backend, T> {
+    pub(crate) backend: B,
+    keys: FdMap<Slot<T>>,
+    closed: bool,
+}
+
+impl<B: Backend, T> Selector<B, T> {
+    /// Creates the selector and its kernel object, if the backend has one.
+    pub fn new() -> io::Result<Self> {
+        Ok(Selector {
+            backend: B::open()?,
+            keys: FdMap::new(),
+            closed: false,
+        })
+    }
+
+    pub(crate) fn with_backend(backend: B) -> Self {
+        Selector {
+            backend,
+            keys: FdMap::new(),
+            closed: false,
+        }
+    }
+
+    fn ensure_open(&self, operation: &'static str) -> Result<(), SelectorError> {
+        if self.closed {
+            Err(SelectorError::Closed { operation })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Starts watching `source` for `events`, storing `data` with it, and returns the new key.
+    ///
+    /// `source` is borrowed only for the call: the selector does not own it. Unregister it
+    /// before closing it (or unregister it by number afterwards).
+    ///
+    /// # Errors
+    /// `InvalidInput` for an invalid mask (or, for [`SelectSelector`](crate::SelectSelector)
+    /// on Unix, an fd ≥ `FD_SETSIZE`), `AlreadyExists` if the fd is registered, the kernel's
+    /// error if it refuses the source (epoll: `EPERM` for regular files), and an error after
+    /// `close()`. On error nothing is registered.
+    pub fn register(
+        &mut self,
+        source: impl AsSource,
+        events: Events,
+        data: T,
+    ) -> io::Result<&SelectorKey<T>> {
+        self.ensure_open("register")?;
+        let borrowed = source.as_source();
+        let fd = source::raw(borrowed);
+        check_events(fd, events)?;
+        check_fd(fd)?;
+        B::check_fd(fd)?;
+        if self.keys.get(fd).is_some() {
+            return Err(SelectorError::AlreadyRegistered { fd }.into());
+        }
+        self.backend.add(borrowed, events)?;
+        self.keys.insert(
+            fd,
+            Slot {
+                key: SelectorKey { fd, events, data },
+                ready_index: u32::MAX,
+            },
+        );
+        Ok(&self.keys.get(fd).expect("inserted just above").key)
+    }
+
+    /// Changes the events and data of a registration and returns the updated key.
+    ///
+    /// A change of data alone makes no syscall; a change of events is one kernel call
+    /// (`EPOLL_CTL_MOD` on epoll, none at all on poll and select).
+    ///
+    /// # Errors
+    /// `InvalidInput` for an invalid mask or fd, `NotFound` if not registered, the kernel's
+    /// error if it refuses the change, an error after `close()`. On error the previous
+    /// registration (events and data) stays exactly as it was.
+    pub fn modify(
+        &mut self,
+        fileobj: impl Fileno,
+        events: Events,
+        data: T,
+    ) -> io::Result<&SelectorKey<T>> {
+        self.ensure_open("modify")?;
+        let fd = fileobj.fileno();
+        check_events(fd, events)?;
+        let slot = lookup_mut(&mut self.keys, fd)?;
+        if slot.key.events != events {
+            self.backend.modify(fd, events)?;
+            slot.key.events = events;
+        }
+        slot.key.data = data;
+        Ok(&slot.key)
+    }
+
+    /// Stops watching a source and gives its key (and so its data) back.
+    ///
+    /// Accepts the source or its number, so a source that was closed (or whose number now
+    /// names another file) can still be unregistered: that always succeeds.
+    ///
+    /// # Errors
+    /// `NotFound` if not registered, `InvalidInput` for a negative fd, an error after
+    /// `close()`.
+    pub fn unregister(&mut self, fileobj: impl Fileno) -> io::Result<SelectorKey<T>> {
+        self.ensure_open("unregister")?;
+        let fd = fileobj.fileno();
+        check_fd(fd)?;
+        let slot = self
+            .keys
+            .remove(fd)
+            .ok_or(SelectorError::NotRegistered { fd })?;
+        self.backend.delete(fd);
+        Ok(slot.key)
+    }
+
+    /// Waits until at least one registered source is ready, or the timeout passes, and
+    /// returns one `(key, ready_events)` entry per ready source (empty on timeout).
+    ///
+    /// `None` blocks; `Some(Duration::ZERO)` only looks; a positive timeout is rounded up to
+    /// the backend's unit and never returns early. The keys are snapshots (clones), so the
+    /// caller may register, modify and unregister while walking the list.
+    ///
+    /// This allocates the returned `Vec`; a hot loop should use
+    /// [`select_into`](Self::select_into), which does not.
+    pub fn select(&mut self, timeout: Option<Duration>) -> io::Result<Vec<Ready<T>>>
+    where
+        T: Clone,
+    {
+        let mut ready = Vec::new();
+        self.select_into(timeout, &mut ready)?;
+        Ok(ready)
+    }
+
+    /// Like [`select`](Self::select), but fills `ready` (cleared first) and returns how many
+    /// entries it holds. Once `ready` and the selector's event buffer have grown to fit, a
+    /// call makes no heap allocation (if cloning `T` does not allocate: use `Copy` data, an
+    /// index, or an `Rc`/`Arc`).
+    pub fn select_into(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<Ready<T>>,
+    ) -> io::Result<usize>
+    where
+        T: Clone,
+    {
+        ready.clear();
+        self.ensure_open("select")?;
+        let deadline = Deadline::after(timeout);
+        loop {
+            let keys = &mut self.keys;
+            let waited = self
+                .backend
+                .wait(deadline.remaining(), keys.len(), |fd, events| {
+                    let slot = keys.get_mut(fd)?;
+                    let interest = slot.key.events;
+                    collect(ready, slot, events & interest);
+                    Some(interest)
+                });
+            match waited {
+                Ok(()) if !ready.is_empty() => return Ok(ready.len()),
+                // Nothing ready (or only events nobody asked for): keep waiting until the
+                // deadline, so a backend that wakes early never shortens the timeout.
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+            if deadline.has_passed() {
+                return Ok(0);
+            }
+        }
+    }
+
+    /// The key of a registered source (given as a source or by number).
+    ///
+    /// # Errors
+    /// `NotFound` if not registered, `InvalidInput` for a negative fd, an error after `close()`.
+    pub fn get_key(&self, fileobj: impl Fileno) -> io::Result<&SelectorKey<T>> {
+        self.ensure_open("get_key")?;
+        let fd = fileobj.fileno();
+        check_fd(fd)?;
+        match self.keys.get(fd) {
+            Some(slot) => Ok(&slot.key),
+            None => Err(SelectorError::NotRegistered { fd }.into()),
+        }
+    }
+
+    /// A read-only view of all registrations, keyed by fd.
+    ///
+    /// # Errors
+    /// An error after `close()` (Python returns `None` there).
+    pub fn get_map(&self) -> io::Result<SelectorMap<'_, T>> {
+        self.ensure_open("get_map")?;
+        Ok(SelectorMap::new(&self.keys))
+    }
+
+    /// Forgets every registration and releases what they hold in the kernel. Idempotent;
+    /// dropping the selector closes it too. The registered sources themselves stay open.
+    pub fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.backend.close(&mut self.keys.iter().map(|(fd, _)| fd));
+            self.keys.clear();
+        }
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+/// Adds `events` for `slot` to the ready list, merging with the fd's entry if it has one.
+fn collect<T: Clone>(ready: &mut Vec<Ready<T>>, slot: &mut Slot<T>, events: Events) {
+    if events.is_empty() {
+        return;
+    }
+    match ready.get_mut(slot.ready_index as usize) {
+        Some((key, seen)) if key.fd == slot.key.fd => *seen |= events,
+        _ => {
+            slot.ready_index = ready.len() as u32;
+            ready.push((slot.key.clone(), events));
+        }
+    }
+}
+
+fn check_events(fd: RawSource, events: Events) -> Result<(), SelectorError> {
+    if events.is_valid_interest() {
+        Ok(())
+    } else {
+        Err(SelectorError::InvalidEvents { fd, events })
+    }
+}
+
+/// Refuses numbers that can never name an open source: negative fds on Unix,
+/// `INVALID_SOCKET` on Windows.
+fn check_fd(fd: RawSource) -> Result<(), SelectorError> {
+    #[cfg(unix)]
+    let invalid = fd < 0;
+    #[cfg(windows)]
+    let invalid = fd == RawSource::MAX;
+    if invalid {
+        Err(SelectorError::InvalidFd { fd })
+    } else {
+        Ok(())
+    }
+}
+
+fn lookup_mut<T>(keys: &mut FdMap<Slot<T>>, fd: RawSource) -> Result<&mut Slot<T>, SelectorError> {
+    check_fd(fd)?;
+    keys.get_mut(fd).ok_or(SelectorError::NotRegistered { fd })
+}
+
+impl<B: Backend, T> Drop for Selector<B, T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<B: Backend, T> fmt::Debug for Selector<B, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Selector")
+            .field("backend", &B::NAME)
+            .field("registered", &self.keys.len())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+/// Python's `selectors.BaseSelector`: the interface every selector type implements, so
+/// generic code (and one test suite) runs on every backend.
+///
+/// The methods mean exactly what the inherent methods of [`Selector`] document.
+///
+/// ```
+/// use ioselectors::{BaseSelector, DefaultSelector, EVENT_READ};
+/// use std::time::Duration;
+///
+/// fn nothing_ready(sel: &mut impl BaseSelector<u32>) -> std::io::Result<bool> {
+///     Ok(sel.select(Some(Duration::ZERO))?.is_empty())
+/// }
+///
+/// let mut sel = DefaultSelector::<u32>::new()?;
+/// assert!(nothing_ready(&mut sel)?);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub trait BaseSelector<T> {
+    /// See [`Selector::register`].
+    fn register(
+        &mut self,
+        source: impl AsSource,
+        events: Events,
+        data: T,
+    ) -> io::Result<&SelectorKey<T>>;
+    /// See [`Selector::modify`].
+    fn modify(
+        &mut self,
+        fileobj: impl Fileno,
+        events: Events,
+        data: T,
+    ) -> io::Result<&SelectorKey<T>>;
+    /// See [`Selector::unregister`].
+    fn unregister(&mut self, fileobj: impl Fileno) -> io::Result<SelectorKey<T>>;
+    /// See [`Selector::select`].
+    fn select(&mut self, timeout: Option<Duration>) -> io::Result<Vec<Ready<T>>>
+    where
+        T: Clone;
+    /// See [`Selector::select_into`].
+    fn select_into(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<Ready<T>>,
+    ) -> io::Result<usize>
+    where
+        T: Clone;
+    /// See [`Selector::get_key`].
+    fn get_key(&self, fileobj: impl Fileno) -> io::Result<&SelectorKey<T>>;
+    /// See [`Selector::get_map`].
+    fn get_map(&self) -> io::Result<SelectorMap<'_, T>>;
+    /// See [`Selector::close`].
+    fn close(&mut self);
+}
+
+impl<B: Backend, T> BaseSelector<T> for Selector<B, T> {
+    fn register(
+        &mut self,
+        source: impl AsSource,
+        events: Events,
+        data: T,
+    ) -> io::Result<&SelectorKey<T>> {
+        Selector::register(self, source, events, data)
+    }
+    fn modify(
+        &mut self,
+        fileobj: impl Fileno,
+        events: Events,
+        data: T,
+    ) -> io::Result<&SelectorKey<T>> {
+        Selector::modify(self, fileobj, events, data)
+    }
+    fn unregister(&mut self, fileobj: impl Fileno) -> io::Result<SelectorKey<T>> {
+        Selector::unregister(self, fileobj)
+    }
+    fn select(&mut self, timeout: Option<Duration>) -> io::Result<Vec<Ready<T>>>
+    where
+        T: Clone,
+    {
+        Selector::select(self, timeout)
+    }
+    fn select_into(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<Ready<T>>,
+    ) -> io::Result<usize>
+    where
+        T: Clone,
+    {
+        Selector::select_into(self, timeout, ready)
+    }
+    fn get_key(&self, fileobj: impl Fileno) -> io::Result<&SelectorKey<T>> {
+        Selector::get_key(self, fileobj)
+    }
+    fn get_map(&self) -> io::Result<SelectorMap<'_, T>> {
+        Selector::get_map(self)
+    }
+    fn close(&mut self) {
+        Selector::close(self)
+    }
+}

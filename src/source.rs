@@ -1,0 +1,98 @@
+//! How sources are named: borrowed for `register`, by number for lookups.
+
+cfg_if::cfg_if! {
+    if #[cfg(unix)] {
+        use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+        /// The number of a registered source: a `RawFd` on Unix, a `RawSocket` on Windows.
+        pub type RawSource = RawFd;
+        /// A borrowed source: `BorrowedFd` on Unix, `BorrowedSocket` on Windows.
+        pub type BorrowedSource<'a> = BorrowedFd<'a>;
+
+        /// What [`register`](crate::Selector::register) accepts: anything that lends out an
+        /// open descriptor (`AsFd` on Unix, `AsSocket` on Windows), such as `&TcpListener`,
+        /// `&UnixStream`, `&std::io::Stdin`, a pipe end, a [`Waker`](crate::Waker) or a
+        /// `BorrowedFd`. Safe code cannot register a descriptor it does not hold.
+        pub trait AsSource {
+            /// Borrows the descriptor.
+            fn as_source(&self) -> BorrowedSource<'_>;
+        }
+
+        impl<S: AsFd + ?Sized> AsSource for S {
+            fn as_source(&self) -> BorrowedSource<'_> {
+                self.as_fd()
+            }
+        }
+
+        pub(crate) fn raw(source: BorrowedSource<'_>) -> RawSource {
+            source.as_raw_fd()
+        }
+    } else if #[cfg(windows)] {
+        use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, RawSocket};
+
+        /// The number of a registered source: a `RawFd` on Unix, a `RawSocket` on Windows.
+        pub type RawSource = RawSocket;
+        /// A borrowed source: `BorrowedFd` on Unix, `BorrowedSocket` on Windows.
+        pub type BorrowedSource<'a> = BorrowedSocket<'a>;
+
+        /// What [`register`](crate::Selector::register) accepts: anything that lends out an
+        /// open socket (`AsSocket` on Windows, `AsFd` on Unix), such as `&TcpListener`,
+        /// `&UdpSocket`, a [`Waker`](crate::Waker) or a `BorrowedSocket`.
+        pub trait AsSource {
+            /// Borrows the socket.
+            fn as_source(&self) -> BorrowedSource<'_>;
+        }
+
+        impl<S: AsSocket + ?Sized> AsSource for S {
+            fn as_source(&self) -> BorrowedSource<'_> {
+                self.as_socket()
+            }
+        }
+
+        pub(crate) fn raw(source: BorrowedSource<'_>) -> RawSource {
+            source.as_raw_socket()
+        }
+    }
+}
+
+/// What lookups (`get_key`, `modify`, `unregister`, the map's `get`) accept: a borrowed
+/// source (`&stream`) or the raw descriptor number, so a source that is already gone can
+/// still be unregistered by its number.
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use ioselectors::{DefaultSelector, EVENT_READ};
+/// use std::os::unix::io::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+///
+/// let mut sel = DefaultSelector::new()?;
+/// let (a, _b) = UnixStream::pair()?;
+/// sel.register(&a, EVENT_READ, "a")?;
+/// let fd = a.as_raw_fd();
+/// drop(a); // closed without unregistering first
+/// assert_eq!(sel.unregister(fd)?.data, "a");
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub trait Fileno {
+    /// The descriptor number this names.
+    fn fileno(&self) -> RawSource;
+}
+
+impl Fileno for RawSource {
+    fn fileno(&self) -> RawSource {
+        *self
+    }
+}
+
+impl<S: AsSource + ?Sized> Fileno for &S {
+    fn fileno(&self) -> RawSource {
+        raw((**self).as_source())
+    }
+}
+
+impl Fileno for BorrowedSource<'_> {
+    fn fileno(&self) -> RawSource {
+        raw(*self)
+    }
+}
