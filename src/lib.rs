@@ -189,3 +189,6 @@ cfg_if::cfg_if! {
         pub type DefaultSelector<T> = PollSelector<T>;
     }
 }
+
+#[cfg(test)]
+mod selector_tests;

@@ -1,0 +1,247 @@
+//! The shared rules, checked against a scripted backend that records every call it gets.
+
+use crate::backend::sealed::Os;
+use crate::source::{self, BorrowedSource, RawSource};
+use crate::{Events, Selector, SelectorError, SelectorKey, EVENT_READ, EVENT_WRITE};
+use std::collections::VecDeque;
+use std::io;
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+type Report = io::Result<Vec<(RawSource, Events)>>;
+
+#[derive(Debug, Default)]
+struct Scripted {
+    calls: Vec<String>,
+    refuse: bool,
+    /// What each wait reports, in turn; once empty, waits report nothing.
+    waits: VecDeque<Report>,
+    timeouts: Vec<Option<Duration>>,
+    rearmed: Vec<(RawSource, Option<Events>)>,
+}
+
+fn refusal() -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, "refused by the script")
+}
+
+impl Os for Scripted {
+    const NAME: &'static str = "scripted";
+
+    fn open() -> io::Result<Self> {
+        Ok(Scripted::default())
+    }
+
+    fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()> {
+        self.calls.push(format!("add {} {}", source::raw(source), events.bits()));
+        if self.refuse {
+            return Err(refusal());
+        }
+        Ok(())
+    }
+
+    fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()> {
+        self.calls.push(format!("modify {fd} {}", events.bits()));
+        if self.refuse {
+            return Err(refusal());
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, fd: RawSource) {
+        self.calls.push(format!("delete {fd}"));
+    }
+
+    fn wait<F>(&mut self, timeout: Option<Duration>, _registered: usize, mut on_ready: F) -> io::Result<()>
+    where
+        F: FnMut(RawSource, Events) -> Option<Events>,
+    {
+        self.timeouts.push(timeout);
+        for (fd, events) in self.waits.pop_front().unwrap_or_else(|| Ok(Vec::new()))? {
+            let interest = on_ready(fd, events);
+            self.rearmed.push((fd, interest));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, registered: &mut dyn Iterator<Item = RawSource>) {
+        let fds: Vec<_> = registered.collect();
+        self.calls.push(format!("close {fds:?}"));
+    }
+}
+
+fn socket() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").unwrap()
+}
+
+fn fd(socket: &UdpSocket) -> RawSource {
+    crate::Fileno::fileno(&socket)
+}
+
+fn selector() -> Selector<Scripted, &'static str> {
+    Selector::with_backend(Scripted::default())
+}
+
+#[test]
+fn data_only_modify_makes_no_backend_call() {
+    let mut sel = selector();
+    let sock = socket();
+    sel.register(&sock, EVENT_READ, "a").unwrap();
+    sel.backend.calls.clear();
+    assert_eq!(sel.modify(&sock, EVENT_READ, "b").unwrap().data, "b");
+    assert!(sel.backend.calls.is_empty(), "{:?}", sel.backend.calls);
+}
+
+#[test]
+fn events_modify_is_exactly_one_backend_call() {
+    let mut sel = selector();
+    let sock = socket();
+    sel.register(&sock, EVENT_READ, "a").unwrap();
+    sel.backend.calls.clear();
+    sel.modify(&sock, EVENT_READ | EVENT_WRITE, "a").unwrap();
+    assert_eq!(sel.backend.calls, vec![format!("modify {} 3", fd(&sock))]);
+}
+
+#[test]
+fn refused_modify_passes_the_error_on_and_keeps_the_registration() {
+    let mut sel = selector();
+    let sock = socket();
+    let before = sel.register(&sock, EVENT_READ, "old").unwrap().clone();
+    sel.backend.refuse = true;
+    let err = sel.modify(&sock, EVENT_WRITE, "new").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+    assert_eq!(err.to_string(), "refused by the script");
+    assert_eq!(*sel.get_key(&sock).unwrap(), before);
+}
+
+#[test]
+fn refused_register_leaves_no_key() {
+    let mut sel = selector();
+    let sock = socket();
+    sel.backend.refuse = true;
+    assert_eq!(sel.register(&sock, EVENT_READ, "x").unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+    assert!(sel.get_map().unwrap().is_empty());
+    assert_eq!(sel.get_key(&sock).unwrap_err().kind(), io::ErrorKind::NotFound);
+}
+
+#[test]
+fn invalid_events_are_refused_before_the_backend_is_asked() {
+    let mut sel = selector();
+    let sock = socket();
+    assert!(sel.register(&sock, Events::empty(), "x").is_err());
+    sel.register(&sock, EVENT_READ, "x").unwrap();
+    assert!(sel.modify(&sock, Events::from_bits_retain(8), "y").is_err());
+    assert_eq!(sel.backend.calls, vec![format!("add {} 1", fd(&sock))]);
+}
+
+#[test]
+fn unregister_and_close_release_kernel_state() {
+    let mut sel = selector();
+    let (a, b) = (socket(), socket());
+    sel.register(&a, EVENT_READ, "a").unwrap();
+    sel.register(&b, EVENT_WRITE, "b").unwrap();
+    sel.unregister(&a).unwrap();
+    sel.close();
+    sel.close();
+    assert_eq!(sel.backend.calls[2..], [format!("delete {}", fd(&a)), format!("close [{}]", fd(&b))]);
+    assert!(sel.is_closed());
+}
+
+#[test]
+fn reports_are_masked_merged_and_filtered() {
+    let mut sel = selector();
+    let (a, b, c) = (socket(), socket(), socket());
+    sel.register(&a, EVENT_READ | EVENT_WRITE, "a").unwrap();
+    sel.register(&b, EVENT_READ, "b").unwrap();
+    let unregistered = fd(&c);
+    sel.backend.waits.push_back(Ok(vec![
+        (fd(&a), EVENT_READ),
+        (fd(&b), EVENT_WRITE), // not asked for: dropped
+        (unregistered, EVENT_READ),
+        (fd(&b), EVENT_READ | EVENT_WRITE), // masked to READ
+        (fd(&a), EVENT_WRITE),              // kqueue's second event: merged
+    ]));
+    let ready = sel.select(Some(Duration::ZERO)).unwrap();
+    let key = |s: &UdpSocket, events, data| SelectorKey { fd: fd(s), events, data };
+    assert_eq!(
+        ready,
+        vec![
+            (key(&a, EVENT_READ | EVENT_WRITE, "a"), EVENT_READ | EVENT_WRITE),
+            (key(&b, EVENT_READ, "b"), EVENT_READ),
+        ]
+    );
+    // The backend learns each fd's interest (for re-arming), and None for strangers.
+    assert!(sel.backend.rearmed.contains(&(unregistered, None)));
+    assert!(sel.backend.rearmed.contains(&(fd(&b), Some(EVENT_READ))));
+}
+
+#[test]
+fn interrupted_waits_are_retried_with_the_time_left() {
+    let mut sel = selector();
+    let sock = socket();
+    sel.register(&sock, EVENT_READ, "s").unwrap();
+    sel.backend.waits.push_back(Err(io::ErrorKind::Interrupted.into()));
+    sel.backend.waits.push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
+    let ready = sel.select(Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(ready.len(), 1);
+    let timeouts = &sel.backend.timeouts;
+    assert_eq!(timeouts.len(), 2);
+    assert!(timeouts[1].unwrap() <= timeouts[0].unwrap(), "{timeouts:?}");
+    assert!(timeouts[1].unwrap() > Duration::from_secs(50));
+}
+
+#[test]
+fn other_errors_are_returned() {
+    let mut sel = selector();
+    sel.backend.waits.push_back(Err(refusal()));
+    assert_eq!(sel.select(None).unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+}
+
+#[test]
+fn early_wakeups_never_shorten_the_timeout() {
+    let mut sel = selector();
+    let timeout = Duration::from_millis(30);
+    let start = Instant::now();
+    // The scripted backend returns at once, with nothing: the selector must keep waiting.
+    assert!(sel.select(Some(timeout)).unwrap().is_empty());
+    assert!(start.elapsed() >= timeout);
+    assert!(sel.backend.timeouts.len() > 1);
+    assert!(sel.backend.timeouts.windows(2).all(|w| w[1] <= w[0]));
+}
+
+#[test]
+fn zero_timeout_waits_exactly_once() {
+    let mut sel = selector();
+    assert!(sel.select(Some(Duration::ZERO)).unwrap().is_empty());
+    assert_eq!(sel.backend.timeouts, vec![Some(Duration::ZERO)]);
+}
+
+#[test]
+fn huge_timeouts_are_cut_into_kernel_sized_waits() {
+    let mut sel = selector();
+    let sock = socket();
+    sel.register(&sock, EVENT_READ, "s").unwrap();
+    sel.backend.waits.push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
+    sel.select(Some(Duration::from_secs(u64::MAX))).unwrap();
+    sel.backend.waits.push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
+    sel.select(Some(Duration::from_secs(100 * 86_400))).unwrap();
+    assert_eq!(sel.backend.timeouts[0], None, "beyond Instant's range: as good as forever");
+    assert_eq!(sel.backend.timeouts[1], Some(Duration::from_millis(i32::MAX as u64)));
+}
+
+#[test]
+fn errors_name_the_fd() {
+    let mut sel = selector();
+    let sock = socket();
+    let n = fd(&sock);
+    sel.register(&sock, EVENT_READ, "s").unwrap();
+    let messages = [
+        sel.register(&sock, EVENT_READ, "s").unwrap_err().to_string(),
+        sel.modify(&sock, Events::empty(), "s").unwrap_err().to_string(),
+        sel.get_key(n + 1).unwrap_err().to_string(),
+    ];
+    assert_eq!(messages[0], format!("fd {n} is already registered"));
+    assert!(messages[1].starts_with(&format!("invalid events 0x0 for fd {n}")));
+    assert_eq!(messages[2], format!("fd {} is not registered", n + 1));
+    let closed: io::Error = SelectorError::Closed { operation: "select" }.into();
+    assert_eq!(closed.to_string(), "cannot select: the selector is closed");
+}

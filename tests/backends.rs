@@ -1,0 +1,328 @@
+//! What differs per backend: CPython's backend-specific tests (§3 of tests.md) and the
+//! per-backend rows of the spec's readiness matrix (§9).
+#![cfg(unix)]
+
+mod common;
+use common::*;
+use std::io::ErrorKind;
+use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+const SOON: Option<Duration> = Some(Duration::from_secs(5));
+const ZERO: Option<Duration> = Some(Duration::ZERO);
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    rustix::pipe::pipe().expect("pipe")
+}
+
+/// A number that was an open file a moment ago (CPython's `make_bad_fd`).
+fn bad_fd() -> RawFd {
+    let fd = tempfile::tempfile().unwrap().into_raw_fd();
+    // SAFETY: we own fd (just taken from the File) and close it once.
+    unsafe { libc::close(fd) };
+    fd
+}
+
+fn is_cloexec(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads descriptor flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    assert!(flags >= 0, "fcntl(F_GETFD) failed on fd {fd}");
+    flags & libc::FD_CLOEXEC != 0
+}
+
+fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads descriptor flags; EBADF answers "not open".
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// test_fileno and test_context_manager: the kernel object is close-on-exec, and dropping
+/// the selector releases it.
+fn kernel_fd_is_cloexec_and_released_on_drop<S: AsRawFd>(s: S) {
+    let fd = s.as_raw_fd();
+    assert!(fd >= 0);
+    assert!(is_cloexec(fd));
+    drop(s);
+    assert!(!is_open(fd), "fd {fd} still open after drop");
+}
+
+/// test_register_bad_fd: the kernel refuses a closed fd with EBADF and no key is left.
+fn register_bad_fd_is_refused(mut s: impl BaseSelector<Data>) {
+    let fd = bad_fd();
+    // SAFETY: deliberately a closed fd, as CPython's test does: the selector only hands the
+    // number to the kernel, which answers EBADF.
+    let source = unsafe { BorrowedFd::borrow_raw(fd) };
+    let err = s.register(source, EVENT_READ, "bad").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
+    assert_eq!(s.get_key(fd).unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+/// test_register_file: epoll refuses regular files (EPERM), and no key is left.
+fn register_file_is_refused(mut s: impl BaseSelector<Data>) {
+    let file = tempfile::tempfile().unwrap();
+    let err = s.register(&file, EVENT_READ, "file").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    assert_eq!(s.get_key(&file).unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+/// poll and select take regular files, which are always ready.
+fn regular_file_is_always_ready(mut s: impl BaseSelector<Data>) {
+    let file = tempfile::tempfile().unwrap();
+    let key = s.register(&file, EVENT_READ | EVENT_WRITE, "file").unwrap().clone();
+    assert_eq!(s.select(SOON).unwrap(), vec![(key, EVENT_READ | EVENT_WRITE)]);
+}
+
+/// The pipe rows of the spec's §9 table that hold for poll, epoll and select alike.
+fn pipe_hangups(mut s: impl BaseSelector<Data>) {
+    let (r, w) = pipe();
+    let key = s.register(&r, EVENT_READ, "r").unwrap().clone();
+    drop(w);
+    assert_eq!(s.select(SOON).unwrap(), vec![(key, EVENT_READ)], "read end, writer closed");
+    s.unregister(&r).unwrap();
+
+    let (r, w) = pipe();
+    let key = s.register(&w, EVENT_READ, "w").unwrap().clone();
+    drop(r);
+    assert_eq!(s.select(SOON).unwrap(), vec![(key, EVENT_READ)], "write end, reader closed, READ");
+    let key = s.modify(&w, EVENT_WRITE, "w").unwrap().clone();
+    assert_eq!(s.select(SOON).unwrap(), vec![(key, EVENT_WRITE)], "write end, reader closed, WRITE");
+}
+
+/// poll and epoll: hang-up is reported as whatever was registered, WRITE included.
+fn hangup_reported_as_write(mut s: impl BaseSelector<Data>) {
+    let (r, w) = pipe();
+    let key = s.register(&r, EVENT_WRITE, "r").unwrap().clone();
+    drop(w);
+    assert_eq!(s.select(SOON).unwrap(), vec![(key, EVENT_WRITE)]);
+}
+
+mod epoll {
+    use super::*;
+
+    #[test]
+    fn fileno() {
+        kernel_fd_is_cloexec_and_released_on_drop(EpollSelector::<Data>::new().unwrap());
+    }
+
+    #[test]
+    fn fileno_lends_a_nestable_fd() {
+        let mut inner = EpollSelector::<Data>::new().unwrap();
+        let (rd, _wr) = pair();
+        inner.register(&rd, EVENT_WRITE, "w").unwrap();
+        let mut outer = EpollSelector::<Data>::new().unwrap();
+        let key = outer.register(inner.as_fd(), EVENT_READ, "inner").unwrap().clone();
+        assert_eq!(outer.select(SOON).unwrap(), vec![(key, EVENT_READ)]);
+    }
+
+    #[test]
+    fn fd_stays_valid_until_drop_after_close() {
+        let mut s = EpollSelector::<Data>::new().unwrap();
+        let fd = s.as_raw_fd();
+        s.close();
+        assert!(is_open(fd), "as_fd() must stay sound after close()");
+        drop(s);
+        assert!(!is_open(fd));
+    }
+
+    #[test]
+    fn register_bad_fd() {
+        register_bad_fd_is_refused(EpollSelector::new().unwrap());
+    }
+
+    #[test]
+    fn register_file() {
+        register_file_is_refused(EpollSelector::new().unwrap());
+    }
+
+    #[test]
+    fn modify_closed_fd_returns_ebadf_and_keeps_key() {
+        let mut s = EpollSelector::new().unwrap();
+        let (rd, wr) = pair();
+        let fd = rd.as_raw_fd();
+        s.register(&rd, EVENT_READ, "old").unwrap();
+        drop((rd, wr));
+        let err = s.modify(fd, EVENT_WRITE, "new").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        assert_eq!(*s.get_key(fd).unwrap(), SelectorKey { fd, events: EVENT_READ, data: "old" });
+    }
+
+    #[test]
+    fn pipes() {
+        pipe_hangups(EpollSelector::new().unwrap());
+        hangup_reported_as_write(EpollSelector::new().unwrap());
+    }
+
+    #[test]
+    fn closed_registered_fd_is_silently_dropped() {
+        let mut s = EpollSelector::new().unwrap();
+        let (rd, mut wr) = pair();
+        s.register(&rd, EVENT_READ, "rd").unwrap();
+        std::io::Write::write_all(&mut wr, b"x").unwrap();
+        drop(rd);
+        assert!(s.select(ZERO).unwrap().is_empty());
+    }
+}
+
+mod poll {
+    use super::*;
+
+    #[test]
+    fn regular_file() {
+        regular_file_is_always_ready(PollSelector::new().unwrap());
+    }
+
+    #[test]
+    fn pipes() {
+        pipe_hangups(PollSelector::new().unwrap());
+        hangup_reported_as_write(PollSelector::new().unwrap());
+    }
+
+    /// A registered fd closed behind the selector's back comes back as POLLNVAL: ready for
+    /// what it was registered for, on every call, until it is unregistered.
+    #[test]
+    fn closed_registered_fd_is_reported_ready() {
+        let mut s = PollSelector::new().unwrap();
+        let (rd, _wr) = pair();
+        let fd = rd.as_raw_fd();
+        let key = s.register(&rd, EVENT_READ, "rd").unwrap().clone();
+        drop(rd);
+        assert_eq!(s.select(ZERO).unwrap(), vec![(key.clone(), EVENT_READ)]);
+        assert_eq!(s.select(ZERO).unwrap(), vec![(key, EVENT_READ)]);
+        s.unregister(fd).unwrap();
+        assert!(s.select(ZERO).unwrap().is_empty());
+    }
+
+    /// Unregistering from the middle of the poll array keeps the others watched.
+    #[test]
+    fn unregister_keeps_the_rest() {
+        let mut s = PollSelector::new().unwrap();
+        let pairs: Vec<_> = (0..5).map(|_| pair()).collect();
+        for (a, _) in &pairs {
+            s.register(a, EVENT_WRITE, "a").unwrap();
+        }
+        s.unregister(&pairs[1].0).unwrap();
+        s.modify(&pairs[4].0, EVENT_READ, "quiet").unwrap();
+        let mut fds: Vec<_> = s.select(SOON).unwrap().into_iter().map(|(k, _)| k.fd).collect();
+        fds.sort_unstable();
+        let mut expected: Vec<_> = [0, 2, 3].iter().map(|&i| pairs[i].0.as_raw_fd()).collect();
+        expected.sort_unstable();
+        assert_eq!(fds, expected);
+    }
+}
+
+mod select {
+    use super::*;
+    use ioselectors::select_unix::FD_SETSIZE;
+
+    #[test]
+    fn fd_at_or_above_fd_setsize_is_refused() {
+        let mut s = SelectSelector::<Data>::new().unwrap();
+        let (rd, _wr) = pair();
+        // SAFETY: F_DUPFD makes a new descriptor (the lowest free one >= FD_SETSIZE),
+        // which the OwnedFd then owns.
+        let high = unsafe { libc::fcntl(rd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, FD_SETSIZE as libc::c_int) };
+        assert!(high >= 0, "cannot dup above FD_SETSIZE: raise RLIMIT_NOFILE");
+        // SAFETY: `high` is a fresh descriptor owned by nothing else.
+        let high = unsafe { <OwnedFd as std::os::unix::io::FromRawFd>::from_raw_fd(high) };
+        let err = s.register(&high, EVENT_READ, "high").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains(&format!("fd {} ", high.as_raw_fd())), "{err}");
+        assert!(err.to_string().contains("FD_SETSIZE"), "{err}");
+        assert!(s.get_map().unwrap().is_empty());
+        // One below the limit is fine.
+        s.register(&rd, EVENT_READ, "low").unwrap();
+    }
+
+    #[test]
+    fn regular_file() {
+        regular_file_is_always_ready(SelectSelector::new().unwrap());
+    }
+
+    #[test]
+    fn pipes() {
+        pipe_hangups(SelectSelector::new().unwrap());
+    }
+
+    /// select(2) reports a pipe's hang-up in the read set only (spec §9).
+    #[test]
+    fn hangup_not_reported_as_write() {
+        let mut s = SelectSelector::new().unwrap();
+        let (r, w) = pipe();
+        s.register(&r, EVENT_WRITE, "r").unwrap();
+        drop(w);
+        assert!(s.select(ZERO).unwrap().is_empty());
+    }
+
+    /// A registered fd closed behind the selector's back makes select(2) fail with EBADF,
+    /// as in Python; unregistering it recovers.
+    #[test]
+    fn closed_registered_fd_fails_select() {
+        let mut s = SelectSelector::new().unwrap();
+        let (rd, _wr) = pair();
+        let fd = rd.as_raw_fd();
+        s.register(&rd, EVENT_READ, "rd").unwrap();
+        drop(rd);
+        assert_eq!(s.select(ZERO).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        s.unregister(fd).unwrap();
+        assert!(s.select(ZERO).unwrap().is_empty());
+    }
+}
+
+mod polling {
+    use super::*;
+
+    #[cfg(not(polling_test_poll_backend))]
+    #[test]
+    fn fileno() {
+        kernel_fd_is_cloexec_and_released_on_drop(PollingSelector::<Data>::new().unwrap());
+        kernel_fd_is_cloexec_and_released_on_drop(PollingSelector::<Data>::with_emulated_level().unwrap());
+    }
+
+    #[cfg(not(polling_test_poll_backend))]
+    #[test]
+    fn register_bad_fd() {
+        register_bad_fd_is_refused(PollingSelector::new().unwrap());
+        register_bad_fd_is_refused(PollingSelector::with_emulated_level().unwrap());
+    }
+
+    #[cfg(not(polling_test_poll_backend))]
+    #[test]
+    fn register_file() {
+        register_file_is_refused(PollingSelector::new().unwrap());
+    }
+
+    #[test]
+    fn pipes() {
+        pipe_hangups(PollingSelector::new().unwrap());
+        pipe_hangups(PollingSelector::with_emulated_level().unwrap());
+        hangup_reported_as_write(PollingSelector::new().unwrap());
+    }
+
+    /// The level emulation re-arms what fired: unconsumed data keeps being reported, and a
+    /// modify in between takes effect.
+    #[test]
+    fn emulated_level_rearms() {
+        let mut s = PollingSelector::with_emulated_level().unwrap();
+        let (rd, mut wr) = pair();
+        std::io::Write::write_all(&mut wr, b"x").unwrap();
+        let key = s.register(&rd, EVENT_READ, "rd").unwrap().clone();
+        for _ in 0..3 {
+            assert_eq!(s.select(SOON).unwrap(), vec![(key.clone(), EVENT_READ)]);
+        }
+        let key = s.modify(&rd, EVENT_READ | EVENT_WRITE, "both").unwrap().clone();
+        assert_eq!(s.select(SOON).unwrap(), vec![(key.clone(), EVENT_READ | EVENT_WRITE)]);
+        assert_eq!(s.select(SOON).unwrap(), vec![(key, EVENT_READ | EVENT_WRITE)]);
+    }
+}
+
+/// Selectors are `Send` when their data is, and `Debug` whatever the data.
+#[test]
+fn send_and_debug() {
+    fn assert_send<S: Send>(_: &S) {}
+    struct NotDebug;
+    let s = DefaultSelector::<NotDebug>::new().unwrap();
+    assert_send(&s);
+    let shown = format!("{s:?}");
+    assert!(shown.contains("epoll") && shown.contains("registered: 0"), "{shown}");
+    let waker = Waker::new().unwrap();
+    std::thread::spawn(move || waker.wake().unwrap()).join().unwrap();
+}

@@ -1,0 +1,102 @@
+//! Shared by the test binaries: socket pairs, and the list of every selector type this
+//! platform has, so that each generic test runs against all of them.
+#![allow(dead_code, unused_macros, unused_imports)]
+
+pub mod cases;
+
+pub use ioselectors::*;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// The data stored with registrations in the suite.
+pub type Data = &'static str;
+
+#[cfg(unix)]
+pub type Stream = std::os::unix::net::UnixStream;
+#[cfg(windows)]
+pub type Stream = std::net::TcpStream;
+
+/// A connected pair of sockets (Python's `socket.socketpair()`).
+#[cfg(unix)]
+pub fn pair() -> (Stream, Stream) {
+    Stream::pair().expect("socketpair")
+}
+
+/// A connected pair of sockets: a loopback TCP connection, checked to be our own (CPython's
+/// fallback where `socketpair` does not exist).
+#[cfg(windows)]
+pub fn pair() -> (Stream, Stream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let client = Stream::connect(listener.local_addr().unwrap()).expect("connect");
+    loop {
+        let (server, peer) = listener.accept().expect("accept");
+        if peer == client.local_addr().unwrap() {
+            return (server, client);
+        }
+    }
+}
+
+/// The raw number of a source.
+pub fn fd_of(source: &impl AsSource) -> RawSource {
+    Fileno::fileno(&source)
+}
+
+/// How long `f` took, and what it returned.
+pub fn timed<R>(f: impl FnOnce() -> R) -> (Duration, R) {
+    let start = Instant::now();
+    let result = f();
+    (start.elapsed(), result)
+}
+
+/// The `SelectorError` inside an `io::Error`, if any.
+pub fn cause(err: &io::Error) -> Option<&SelectorError> {
+    err.get_ref().and_then(|inner| inner.downcast_ref::<SelectorError>())
+}
+
+/// Calls `$suite!(name, Type, constructor)` once for every selector type of this platform.
+/// The constructor is an expression returning `io::Result<Type>`.
+#[macro_export]
+macro_rules! for_every_selector {
+    ($suite:ident) => {
+        $suite!(default, DefaultSelector<Data>, DefaultSelector::new());
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        $suite!(epoll, EpollSelector<Data>, EpollSelector::new());
+        #[cfg(unix)]
+        $suite!(poll, PollSelector<Data>, PollSelector::new());
+        #[cfg(any(
+            windows,
+            target_os = "linux",
+            target_os = "android",
+            target_vendor = "apple",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        ))]
+        $suite!(select, SelectSelector<Data>, SelectSelector::new());
+        $suite!(polling, PollingSelector<Data>, PollingSelector::new());
+        $suite!(
+            polling_emulated_level,
+            PollingSelector<Data>,
+            PollingSelector::with_emulated_level()
+        );
+    };
+}
+
+/// Like `for_every_selector!`, but only the selectors without an `FD_SETSIZE` limit.
+#[macro_export]
+macro_rules! for_every_scalable_selector {
+    ($suite:ident) => {
+        $suite!(default, DefaultSelector<Data>, DefaultSelector::new());
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        $suite!(epoll, EpollSelector<Data>, EpollSelector::new());
+        #[cfg(unix)]
+        $suite!(poll, PollSelector<Data>, PollSelector::new());
+        $suite!(polling, PollingSelector<Data>, PollingSelector::new());
+        $suite!(
+            polling_emulated_level,
+            PollingSelector<Data>,
+            PollingSelector::with_emulated_level()
+        );
+    };
+}
