@@ -32,7 +32,8 @@ impl Os for Scripted {
     }
 
     fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()> {
-        self.calls.push(format!("add {} {}", source::raw(source), events.bits()));
+        self.calls
+            .push(format!("add {} {}", source::raw(source), events.bits()));
         if self.refuse {
             return Err(refusal());
         }
@@ -51,7 +52,12 @@ impl Os for Scripted {
         self.calls.push(format!("delete {fd}"));
     }
 
-    fn wait<F>(&mut self, timeout: Option<Duration>, _registered: usize, mut on_ready: F) -> io::Result<()>
+    fn wait<F>(
+        &mut self,
+        timeout: Option<Duration>,
+        _registered: usize,
+        mut on_ready: F,
+    ) -> io::Result<()>
     where
         F: FnMut(RawSource, Events) -> Option<Events>,
     {
@@ -118,9 +124,15 @@ fn refused_register_leaves_no_key() {
     let mut sel = selector();
     let sock = socket();
     sel.backend.refuse = true;
-    assert_eq!(sel.register(&sock, EVENT_READ, "x").unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+    assert_eq!(
+        sel.register(&sock, EVENT_READ, "x").unwrap_err().kind(),
+        io::ErrorKind::PermissionDenied
+    );
     assert!(sel.get_map().unwrap().is_empty());
-    assert_eq!(sel.get_key(&sock).unwrap_err().kind(), io::ErrorKind::NotFound);
+    assert_eq!(
+        sel.get_key(&sock).unwrap_err().kind(),
+        io::ErrorKind::NotFound
+    );
 }
 
 #[test]
@@ -142,7 +154,10 @@ fn unregister_and_close_release_kernel_state() {
     sel.unregister(&a).unwrap();
     sel.close();
     sel.close();
-    assert_eq!(sel.backend.calls[2..], [format!("delete {}", fd(&a)), format!("close [{}]", fd(&b))]);
+    assert_eq!(
+        sel.backend.calls[2..],
+        [format!("delete {}", fd(&a)), format!("close [{}]", fd(&b))]
+    );
     assert!(sel.is_closed());
 }
 
@@ -161,11 +176,18 @@ fn reports_are_masked_merged_and_filtered() {
         (fd(&a), EVENT_WRITE),              // kqueue's second event: merged
     ]));
     let ready = sel.select(Some(Duration::ZERO)).unwrap();
-    let key = |s: &UdpSocket, events, data| SelectorKey { fd: fd(s), events, data };
+    let key = |s: &UdpSocket, events, data| SelectorKey {
+        fd: fd(s),
+        events,
+        data,
+    };
     assert_eq!(
         ready,
         vec![
-            (key(&a, EVENT_READ | EVENT_WRITE, "a"), EVENT_READ | EVENT_WRITE),
+            (
+                key(&a, EVENT_READ | EVENT_WRITE, "a"),
+                EVENT_READ | EVENT_WRITE
+            ),
             (key(&b, EVENT_READ, "b"), EVENT_READ),
         ]
     );
@@ -179,8 +201,12 @@ fn interrupted_waits_are_retried_with_the_time_left() {
     let mut sel = selector();
     let sock = socket();
     sel.register(&sock, EVENT_READ, "s").unwrap();
-    sel.backend.waits.push_back(Err(io::ErrorKind::Interrupted.into()));
-    sel.backend.waits.push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
+    sel.backend
+        .waits
+        .push_back(Err(io::ErrorKind::Interrupted.into()));
+    sel.backend
+        .waits
+        .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
     let ready = sel.select(Some(Duration::from_secs(60))).unwrap();
     assert_eq!(ready.len(), 1);
     let timeouts = &sel.backend.timeouts;
@@ -193,7 +219,10 @@ fn interrupted_waits_are_retried_with_the_time_left() {
 fn other_errors_are_returned() {
     let mut sel = selector();
     sel.backend.waits.push_back(Err(refusal()));
-    assert_eq!(sel.select(None).unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+    assert_eq!(
+        sel.select(None).unwrap_err().kind(),
+        io::ErrorKind::PermissionDenied
+    );
 }
 
 #[test]
@@ -220,12 +249,22 @@ fn huge_timeouts_are_cut_into_kernel_sized_waits() {
     let mut sel = selector();
     let sock = socket();
     sel.register(&sock, EVENT_READ, "s").unwrap();
-    sel.backend.waits.push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
+    sel.backend
+        .waits
+        .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
     sel.select(Some(Duration::from_secs(u64::MAX))).unwrap();
-    sel.backend.waits.push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
+    sel.backend
+        .waits
+        .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
     sel.select(Some(Duration::from_secs(100 * 86_400))).unwrap();
-    assert_eq!(sel.backend.timeouts[0], None, "beyond Instant's range: as good as forever");
-    assert_eq!(sel.backend.timeouts[1], Some(Duration::from_millis(i32::MAX as u64)));
+    assert_eq!(
+        sel.backend.timeouts[0], None,
+        "beyond Instant's range: as good as forever"
+    );
+    assert_eq!(
+        sel.backend.timeouts[1],
+        Some(Duration::from_millis(i32::MAX as u64))
+    );
 }
 
 #[test]
@@ -235,13 +274,20 @@ fn errors_name_the_fd() {
     let n = fd(&sock);
     sel.register(&sock, EVENT_READ, "s").unwrap();
     let messages = [
-        sel.register(&sock, EVENT_READ, "s").unwrap_err().to_string(),
-        sel.modify(&sock, Events::empty(), "s").unwrap_err().to_string(),
+        sel.register(&sock, EVENT_READ, "s")
+            .unwrap_err()
+            .to_string(),
+        sel.modify(&sock, Events::empty(), "s")
+            .unwrap_err()
+            .to_string(),
         sel.get_key(n + 1).unwrap_err().to_string(),
     ];
     assert_eq!(messages[0], format!("fd {n} is already registered"));
     assert!(messages[1].starts_with(&format!("invalid events 0x0 for fd {n}")));
     assert_eq!(messages[2], format!("fd {} is not registered", n + 1));
-    let closed: io::Error = SelectorError::Closed { operation: "select" }.into();
+    let closed: io::Error = SelectorError::Closed {
+        operation: "select",
+    }
+    .into();
     assert_eq!(closed.to_string(), "cannot select: the selector is closed");
 }

@@ -11,10 +11,17 @@ const ZERO: Option<Duration> = Some(Duration::ZERO);
 /// Generous upper bound for "returned after the timeout": CI machines are slow and noisy.
 const LATE: Duration = Duration::from_secs(5);
 
-fn assert_kind<T: std::fmt::Debug>(result: io::Result<T>, kind: ErrorKind, mentions: &str) -> io::Error {
+fn assert_kind<T: std::fmt::Debug>(
+    result: io::Result<T>,
+    kind: ErrorKind,
+    mentions: &str,
+) -> io::Error {
     let err = result.expect_err("the call should have failed");
     assert_eq!(err.kind(), kind, "{err}");
-    assert!(err.to_string().contains(mentions), "{err:?} should mention {mentions:?}");
+    assert!(
+        err.to_string().contains(mentions),
+        "{err:?} should mention {mentions:?}"
+    );
     err
 }
 
@@ -22,7 +29,14 @@ fn assert_kind<T: std::fmt::Debug>(result: io::Result<T>, kind: ErrorKind, menti
 pub fn register(mut s: impl BaseSelector<Data>) {
     let (rd, _wr) = pair();
     let key = s.register(&rd, EVENT_READ, "data").unwrap().clone();
-    assert_eq!(key, SelectorKey { fd: fd_of(&rd), events: EVENT_READ, data: "data" });
+    assert_eq!(
+        key,
+        SelectorKey {
+            fd: fd_of(&rd),
+            events: EVENT_READ,
+            data: "data"
+        }
+    );
 
     // Invalid events are refused (and checked before anything else).
     let (other, _peer) = pair();
@@ -32,18 +46,43 @@ pub fn register(mut s: impl BaseSelector<Data>) {
         ErrorKind::InvalidInput,
         &format!("fd {fd}"),
     );
-    assert_eq!(cause(&err), Some(&SelectorError::InvalidEvents { fd, events: Events::from_bits_retain(999_999) }));
-    assert_kind(s.register(&other, Events::empty(), "x"), ErrorKind::InvalidInput, "invalid events 0x0");
-    assert_kind(s.register(&other, Events::from_bits_retain(4), "x"), ErrorKind::InvalidInput, "0x4");
+    assert_eq!(
+        cause(&err),
+        Some(&SelectorError::InvalidEvents {
+            fd,
+            events: Events::from_bits_retain(999_999)
+        })
+    );
+    assert_kind(
+        s.register(&other, Events::empty(), "x"),
+        ErrorKind::InvalidInput,
+        "invalid events 0x0",
+    );
+    assert_kind(
+        s.register(&other, Events::from_bits_retain(4), "x"),
+        ErrorKind::InvalidInput,
+        "0x4",
+    );
     assert_kind(s.get_key(&other), ErrorKind::NotFound, "not registered");
 
     // Already registered: through the same source, or another handle to the same fd.
-    let err = assert_kind(s.register(&rd, EVENT_READ, "again"), ErrorKind::AlreadyExists, "already registered");
-    assert_eq!(cause(&err), Some(&SelectorError::AlreadyRegistered { fd: key.fd }));
+    let err = assert_kind(
+        s.register(&rd, EVENT_READ, "again"),
+        ErrorKind::AlreadyExists,
+        "already registered",
+    );
+    assert_eq!(
+        cause(&err),
+        Some(&SelectorError::AlreadyRegistered { fd: key.fd })
+    );
     #[cfg(unix)]
     {
         use std::os::unix::io::AsFd;
-        assert_kind(s.register(rd.as_fd(), EVENT_WRITE, "again"), ErrorKind::AlreadyExists, "already registered");
+        assert_kind(
+            s.register(rd.as_fd(), EVENT_WRITE, "again"),
+            ErrorKind::AlreadyExists,
+            "already registered",
+        );
     }
     // The refused calls left the first registration alone.
     assert_eq!(*s.get_key(&rd).unwrap(), key);
@@ -53,10 +92,18 @@ pub fn register(mut s: impl BaseSelector<Data>) {
 /// `register` borrows an open source. Every lookup refuses it with `InvalidInput`.
 #[cfg(unix)]
 pub fn negative_fd(mut s: impl BaseSelector<Data>) {
-    let err = assert_kind(s.get_key(-10), ErrorKind::InvalidInput, "invalid file descriptor -10");
+    let err = assert_kind(
+        s.get_key(-10),
+        ErrorKind::InvalidInput,
+        "invalid file descriptor -10",
+    );
     assert_eq!(cause(&err), Some(&SelectorError::InvalidFd { fd: -10 }));
     assert_kind(s.unregister(-10), ErrorKind::InvalidInput, "-10");
-    assert_kind(s.modify(-10, EVENT_READ, "x"), ErrorKind::InvalidInput, "-10");
+    assert_kind(
+        s.modify(-10, EVENT_READ, "x"),
+        ErrorKind::InvalidInput,
+        "-10",
+    );
     assert!(s.get_map().unwrap().get(-10).is_none());
 }
 
@@ -66,7 +113,11 @@ pub fn unregister(mut s: impl BaseSelector<Data>) {
     s.register(&rd, EVENT_READ, "rd").unwrap();
     let key = s.unregister(&rd).unwrap();
     assert_eq!(key.data, "rd");
-    assert_kind(s.unregister(999_999 as RawSource), ErrorKind::NotFound, "fd 999999 is not registered");
+    assert_kind(
+        s.unregister(999_999 as RawSource),
+        ErrorKind::NotFound,
+        "fd 999999 is not registered",
+    );
     assert_kind(s.unregister(&rd), ErrorKind::NotFound, "not registered");
     assert!(s.get_map().unwrap().is_empty());
 }
@@ -112,7 +163,17 @@ pub fn unregister_after_fd_close_and_reuse(mut s: impl BaseSelector<Data>) {
     s.register(&_r, EVENT_READ, "r2").unwrap();
     (&wr2).write_all(b"x").unwrap();
     let ready = s.select(Some(Duration::from_secs(5))).unwrap();
-    assert_eq!(ready, vec![(SelectorKey { fd: r, events: EVENT_READ, data: "r2" }, EVENT_READ)]);
+    assert_eq!(
+        ready,
+        vec![(
+            SelectorKey {
+                fd: r,
+                events: EVENT_READ,
+                data: "r2"
+            },
+            EVENT_READ
+        )]
+    );
 }
 
 // ---- test_unregister_after_socket_close: the key (and its data) comes back by number.
@@ -122,8 +183,22 @@ pub fn unregister_after_socket_close(mut s: impl BaseSelector<Data>) {
     s.register(&rd, EVENT_READ, "rd").unwrap();
     s.register(&wr, EVENT_WRITE, "wr").unwrap();
     drop((rd, wr));
-    assert_eq!(s.unregister(r).unwrap(), SelectorKey { fd: r, events: EVENT_READ, data: "rd" });
-    assert_eq!(s.unregister(w).unwrap(), SelectorKey { fd: w, events: EVENT_WRITE, data: "wr" });
+    assert_eq!(
+        s.unregister(r).unwrap(),
+        SelectorKey {
+            fd: r,
+            events: EVENT_READ,
+            data: "rd"
+        }
+    );
+    assert_eq!(
+        s.unregister(w).unwrap(),
+        SelectorKey {
+            fd: w,
+            events: EVENT_WRITE,
+            data: "wr"
+        }
+    );
 }
 
 // ---- test_modify
@@ -142,7 +217,11 @@ pub fn modify(mut s: impl BaseSelector<Data>) {
     assert_eq!(key2, *s.get_key(&rd).unwrap());
     assert_eq!(key2.data, "d2");
 
-    assert_kind(s.modify(999_999 as RawSource, EVENT_READ, "x"), ErrorKind::NotFound, "fd 999999 is not registered");
+    assert_kind(
+        s.modify(999_999 as RawSource, EVENT_READ, "x"),
+        ErrorKind::NotFound,
+        "fd 999999 is not registered",
+    );
 }
 
 /// The fast path (test_modify's mocks, black-box): with the fd closed behind the selector's
@@ -168,10 +247,24 @@ pub fn modify_refused_keeps_registration(mut s: impl BaseSelector<Data>) {
         // Kernel-backed registrations (epoll, kqueue, IOCP) refuse a closed fd.
         Err(err) => {
             assert!(cause(&err).is_none(), "the OS error is passed on: {err:?}");
-            assert_eq!(*s.get_key(r).unwrap(), SelectorKey { fd: r, events: EVENT_READ, data: "old" });
+            assert_eq!(
+                *s.get_key(r).unwrap(),
+                SelectorKey {
+                    fd: r,
+                    events: EVENT_READ,
+                    data: "old"
+                }
+            );
         }
         // poll and select keep their interest sets in user space: nothing to refuse.
-        Ok(key) => assert_eq!(*key, SelectorKey { fd: r, events: EVENT_WRITE, data: "new" }),
+        Ok(key) => assert_eq!(
+            *key,
+            SelectorKey {
+                fd: r,
+                events: EVENT_WRITE,
+                data: "new"
+            }
+        ),
     }
     s.unregister(r).unwrap();
 }
@@ -181,8 +274,18 @@ pub fn modify_invalid_events_keeps_registration(mut s: impl BaseSelector<Data>) 
     let (rd, _wr) = pair();
     let key = s.register(&rd, EVENT_READ, "old").unwrap().clone();
     for bad in [Events::empty(), Events::from_bits_retain(999_999)] {
-        let err = assert_kind(s.modify(&rd, bad, "new"), ErrorKind::InvalidInput, &format!("fd {}", key.fd));
-        assert_eq!(cause(&err), Some(&SelectorError::InvalidEvents { fd: key.fd, events: bad }));
+        let err = assert_kind(
+            s.modify(&rd, bad, "new"),
+            ErrorKind::InvalidInput,
+            &format!("fd {}", key.fd),
+        );
+        assert_eq!(
+            cause(&err),
+            Some(&SelectorError::InvalidEvents {
+                fd: key.fd,
+                events: bad
+            })
+        );
         assert_eq!(*s.get_key(&rd).unwrap(), key);
     }
 }
@@ -193,13 +296,34 @@ pub fn close(mut s: impl BaseSelector<Data>) {
     s.register(&rd, EVENT_READ, "rd").unwrap();
     s.register(&wr, EVENT_WRITE, "wr").unwrap();
     s.close();
-    let err = assert_kind(s.get_key(&rd), ErrorKind::Other, "cannot get_key: the selector is closed");
-    assert_eq!(cause(&err), Some(&SelectorError::Closed { operation: "get_key" }));
+    let err = assert_kind(
+        s.get_key(&rd),
+        ErrorKind::Other,
+        "cannot get_key: the selector is closed",
+    );
+    assert_eq!(
+        cause(&err),
+        Some(&SelectorError::Closed {
+            operation: "get_key"
+        })
+    );
     assert_kind(s.get_key(&wr), ErrorKind::Other, "closed");
-    assert_kind(s.get_map().map(|m| m.len()), ErrorKind::Other, "cannot get_map");
+    assert_kind(
+        s.get_map().map(|m| m.len()),
+        ErrorKind::Other,
+        "cannot get_map",
+    );
     assert_kind(s.select(ZERO), ErrorKind::Other, "cannot select");
-    assert_kind(s.register(&rd, EVENT_READ, "x"), ErrorKind::Other, "cannot register");
-    assert_kind(s.modify(&rd, EVENT_WRITE, "x"), ErrorKind::Other, "cannot modify");
+    assert_kind(
+        s.register(&rd, EVENT_READ, "x"),
+        ErrorKind::Other,
+        "cannot register",
+    );
+    assert_kind(
+        s.modify(&rd, EVENT_WRITE, "x"),
+        ErrorKind::Other,
+        "cannot modify",
+    );
     assert_kind(s.unregister(&rd), ErrorKind::Other, "cannot unregister");
     s.close(); // idempotent
 }
@@ -210,7 +334,11 @@ pub fn get_key(mut s: impl BaseSelector<Data>) {
     let key = s.register(&rd, EVENT_READ, "data").unwrap().clone();
     assert_eq!(key, *s.get_key(&rd).unwrap());
     assert_eq!(key, *s.get_key(fd_of(&rd)).unwrap());
-    assert_kind(s.get_key(999_999 as RawSource), ErrorKind::NotFound, "fd 999999 is not registered");
+    assert_kind(
+        s.get_key(999_999 as RawSource),
+        ErrorKind::NotFound,
+        "fd 999999 is not registered",
+    );
 }
 
 // ---- test_get_map (and §7.7: the view is live)
@@ -266,7 +394,10 @@ pub fn select(mut s: impl BaseSelector<Data>) {
 pub fn select_read_write(mut s: impl BaseSelector<Data>) {
     let (sock1, mut sock2) = pair();
     sock2.write_all(b"foo").unwrap();
-    let my_key = s.register(&sock1, EVENT_READ | EVENT_WRITE, "both").unwrap().clone();
+    let my_key = s
+        .register(&sock1, EVENT_READ | EVENT_WRITE, "both")
+        .unwrap()
+        .clone();
     let result = s.select(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(result, vec![(my_key, EVENT_READ | EVENT_WRITE)]);
 }
@@ -285,8 +416,11 @@ pub fn selector(mut s: impl BaseSelector<Data>) {
     let mut turn = 0usize;
     while !writers.is_empty() {
         let ready = s.select(None).unwrap();
-        let ready_writers: Vec<RawSource> =
-            ready.iter().filter(|(_, ev)| ev.contains(EVENT_WRITE)).map(|(k, _)| k.fd).collect();
+        let ready_writers: Vec<RawSource> = ready
+            .iter()
+            .filter(|(_, ev)| ev.contains(EVENT_WRITE))
+            .map(|(k, _)| k.fd)
+            .collect();
         assert!(!ready_writers.is_empty());
         let wr_fd = ready_writers[turn % ready_writers.len()];
         turn += 7;
@@ -295,8 +429,11 @@ pub fn selector(mut s: impl BaseSelector<Data>) {
         wr.write_all(MSG).unwrap();
 
         let ready = s.select(Some(Duration::from_secs(5))).unwrap();
-        let readers: Vec<RawSource> =
-            ready.iter().filter(|(_, ev)| ev.contains(EVENT_READ)).map(|(k, _)| k.fd).collect();
+        let readers: Vec<RawSource> = ready
+            .iter()
+            .filter(|(_, ev)| ev.contains(EVENT_READ))
+            .map(|(k, _)| k.fd)
+            .collect();
         assert_eq!(readers, vec![fd_of(rd)], "exactly the peer is readable");
         let mut buf = [0u8; 16];
         rd.read_exact(&mut buf).unwrap();
@@ -332,7 +469,10 @@ pub fn timeout(mut s: impl BaseSelector<Data>) {
     assert!(elapsed < LATE);
     let (elapsed, result) = timed(|| s.select(Some(Duration::from_secs(1))).unwrap());
     assert!(result.is_empty());
-    assert!(elapsed >= Duration::from_secs(1), "returned early, after {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_secs(1),
+        "returned early, after {elapsed:?}"
+    );
     assert!(elapsed < LATE, "took {elapsed:?}");
 }
 
@@ -341,7 +481,10 @@ pub fn timeout(mut s: impl BaseSelector<Data>) {
 pub fn empty_select_timeout(mut s: impl BaseSelector<Data>) {
     let (elapsed, result) = timed(|| s.select(Some(Duration::from_secs(1))).unwrap());
     assert!(result.is_empty());
-    assert!(elapsed >= Duration::from_secs(1), "returned early, after {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_secs(1),
+        "returned early, after {elapsed:?}"
+    );
     assert!(elapsed < LATE, "took {elapsed:?}");
 }
 
@@ -378,11 +521,25 @@ pub fn stale_registration_after_close(mut s: impl BaseSelector<Data>) {
         spare.push((a, b));
         assert!(spare.len() < 64, "fd {r} was not reused");
     };
-    assert_kind(s.register(&reused, EVENT_READ, "fresh"), ErrorKind::AlreadyExists, &format!("fd {r}"));
+    assert_kind(
+        s.register(&reused, EVENT_READ, "fresh"),
+        ErrorKind::AlreadyExists,
+        &format!("fd {r}"),
+    );
     assert_eq!(s.unregister(r).unwrap().data, "stale");
     s.register(&reused, EVENT_WRITE, "fresh").unwrap();
     let ready = s.select(Some(Duration::from_secs(5))).unwrap();
-    assert_eq!(ready, vec![(SelectorKey { fd: r, events: EVENT_WRITE, data: "fresh" }, EVENT_WRITE)]);
+    assert_eq!(
+        ready,
+        vec![(
+            SelectorKey {
+                fd: r,
+                events: EVENT_WRITE,
+                data: "fresh"
+            },
+            EVENT_WRITE
+        )]
+    );
 }
 
 /// §7.8: keys are snapshots, and a handler may register, modify and unregister while it
@@ -418,7 +575,10 @@ pub fn level_triggered(mut s: impl BaseSelector<Data>) {
     let key = s.register(&rd, EVENT_READ, "rd").unwrap().clone();
     wr.write_all(b"xy").unwrap();
     for _ in 0..3 {
-        assert_eq!(s.select(Some(Duration::from_secs(5))).unwrap(), vec![(key.clone(), EVENT_READ)]);
+        assert_eq!(
+            s.select(Some(Duration::from_secs(5))).unwrap(),
+            vec![(key.clone(), EVENT_READ)]
+        );
     }
     let mut buf = [0u8; 2];
     (&rd).read_exact(&mut buf).unwrap();
@@ -431,7 +591,10 @@ pub fn masked_by_interest(mut s: impl BaseSelector<Data>) {
     wr.write_all(b"x").unwrap();
     // rd is readable and writable; registered for WRITE only, READ must not show.
     let key = s.register(&rd, EVENT_WRITE, "rd").unwrap().clone();
-    assert_eq!(s.select(Some(Duration::from_secs(5))).unwrap(), vec![(key, EVENT_WRITE)]);
+    assert_eq!(
+        s.select(Some(Duration::from_secs(5))).unwrap(),
+        vec![(key, EVENT_WRITE)]
+    );
     // wr is writable, not readable; registered for READ only, nothing is ready.
     s.register(&wr, EVENT_READ, "wr").unwrap();
     s.unregister(&rd).unwrap();
@@ -443,7 +606,10 @@ pub fn hangup_is_ready(mut s: impl BaseSelector<Data>) {
     let (rd, wr) = pair();
     let key = s.register(&rd, EVENT_READ, "rd").unwrap().clone();
     drop(wr);
-    assert_eq!(s.select(Some(Duration::from_secs(5))).unwrap(), vec![(key, EVENT_READ)]);
+    assert_eq!(
+        s.select(Some(Duration::from_secs(5))).unwrap(),
+        vec![(key, EVENT_READ)]
+    );
 }
 
 /// Every ready fd comes back from one `select()` (the event buffer follows the number of
@@ -495,6 +661,9 @@ pub fn waker_unblocks_select(mut s: impl BaseSelector<Data>) {
     assert!(elapsed < LATE);
     thread.join().unwrap();
     waker.reset().unwrap();
-    assert!(s.select(ZERO).unwrap().is_empty(), "reset makes the waker quiet again");
+    assert!(
+        s.select(ZERO).unwrap().is_empty(),
+        "reset makes the waker quiet again"
+    );
     waker.reset().unwrap(); // resetting a quiet waker is fine
 }

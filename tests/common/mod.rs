@@ -50,7 +50,8 @@ pub fn timed<R>(f: impl FnOnce() -> R) -> (Duration, R) {
 
 /// The `SelectorError` inside an `io::Error`, if any.
 pub fn cause(err: &io::Error) -> Option<&SelectorError> {
-    err.get_ref().and_then(|inner| inner.downcast_ref::<SelectorError>())
+    err.get_ref()
+        .and_then(|inner| inner.downcast_ref::<SelectorError>())
 }
 
 /// Calls `$suite!(name, Type, constructor)` once for every selector type of this platform.
