@@ -192,3 +192,8 @@ cfg_if::cfg_if! {
 
 #[cfg(test)]
 mod selector_tests;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
