@@ -63,6 +63,8 @@ pub enum SelectorError {
     Closed {
         /// The refused operation, e.g. `"select"`.
         operation: &'static str,
+        /// The descriptor the call was about, if it was about one.
+        fd: Option<RawSource>,
     },
 }
 
@@ -95,7 +97,14 @@ impl fmt::Display for SelectorError {
             ),
             SelectorError::AlreadyRegistered { fd } => write!(f, "fd {fd} is already registered"),
             SelectorError::NotRegistered { fd } => write!(f, "fd {fd} is not registered"),
-            SelectorError::Closed { operation } => {
+            SelectorError::Closed {
+                operation,
+                fd: Some(fd),
+            } => write!(f, "cannot {operation} fd {fd}: the selector is closed"),
+            SelectorError::Closed {
+                operation,
+                fd: None,
+            } => {
                 write!(f, "cannot {operation}: the selector is closed")
             }
         }

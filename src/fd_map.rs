@@ -35,14 +35,14 @@ impl<V> FdMap<V> {
     }
 
     /// Stores `value` for a non-negative `fd` that has no value yet.
-    pub(crate) fn insert(&mut self, fd: RawSource, value: V) {
+    pub(crate) fn insert(&mut self, fd: RawSource, value: V) -> &mut V {
         let index = usize::try_from(fd).expect("FdMap::insert takes validated, non-negative fds");
         if index >= self.slots.len() {
             self.slots.resize_with(index + 1, || None);
         }
         debug_assert!(self.slots[index].is_none());
-        self.slots[index] = Some(value);
         self.len += 1;
+        self.slots[index].insert(value)
     }
 
     pub(crate) fn remove(&mut self, fd: RawSource) -> Option<V> {
@@ -93,9 +93,15 @@ impl<V> FdMap<V> {
         self.map.get_mut(&fd)
     }
 
-    pub(crate) fn insert(&mut self, fd: RawSource, value: V) {
-        let previous = self.map.insert(fd, value);
-        debug_assert!(previous.is_none());
+    pub(crate) fn insert(&mut self, fd: RawSource, value: V) -> &mut V {
+        match self.map.entry(fd) {
+            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(value),
+            std::collections::hash_map::Entry::Occupied(entry) => {
+                let slot = entry.into_mut();
+                *slot = value;
+                slot
+            }
+        }
     }
 
     pub(crate) fn remove(&mut self, fd: RawSource) -> Option<V> {

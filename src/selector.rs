@@ -69,9 +69,13 @@ impl<B: Backend, T> Selector<B, T> {
         }
     }
 
-    fn ensure_open(&self, operation: &'static str) -> Result<(), SelectorError> {
+    fn ensure_open(
+        &self,
+        operation: &'static str,
+        fd: Option<RawSource>,
+    ) -> Result<(), SelectorError> {
         if self.closed {
-            Err(SelectorError::Closed { operation })
+            Err(SelectorError::Closed { operation, fd })
         } else {
             Ok(())
         }
@@ -93,9 +97,9 @@ impl<B: Backend, T> Selector<B, T> {
         events: Events,
         data: T,
     ) -> io::Result<&SelectorKey<T>> {
-        self.ensure_open("register")?;
         let borrowed = source.as_source();
         let fd = source::raw(borrowed);
+        self.ensure_open("register", Some(fd))?;
         check_events(fd, events)?;
         check_fd(fd)?;
         B::check_fd(fd)?;
@@ -103,14 +107,11 @@ impl<B: Backend, T> Selector<B, T> {
             return Err(SelectorError::AlreadyRegistered { fd }.into());
         }
         self.backend.add(borrowed, events)?;
-        self.keys.insert(
-            fd,
-            Slot {
-                key: SelectorKey { fd, events, data },
-                ready_index: u32::MAX,
-            },
-        );
-        Ok(&self.keys.get(fd).expect("inserted just above").key)
+        let slot = Slot {
+            key: SelectorKey { fd, events, data },
+            ready_index: u32::MAX,
+        };
+        Ok(&self.keys.insert(fd, slot).key)
     }
 
     /// Changes the events and data of a registration and returns the updated key.
@@ -128,8 +129,8 @@ impl<B: Backend, T> Selector<B, T> {
         events: Events,
         data: T,
     ) -> io::Result<&SelectorKey<T>> {
-        self.ensure_open("modify")?;
         let fd = fileobj.fileno();
+        self.ensure_open("modify", Some(fd))?;
         check_events(fd, events)?;
         let slot = lookup_mut(&mut self.keys, fd)?;
         if slot.key.events != events {
@@ -149,8 +150,8 @@ impl<B: Backend, T> Selector<B, T> {
     /// `NotFound` if not registered, `InvalidInput` for a negative fd, an error after
     /// `close()`.
     pub fn unregister(&mut self, fileobj: impl Fileno) -> io::Result<SelectorKey<T>> {
-        self.ensure_open("unregister")?;
         let fd = fileobj.fileno();
+        self.ensure_open("unregister", Some(fd))?;
         check_fd(fd)?;
         let slot = self
             .keys
@@ -191,7 +192,7 @@ impl<B: Backend, T> Selector<B, T> {
         T: Clone,
     {
         ready.clear();
-        self.ensure_open("select")?;
+        self.ensure_open("select", None)?;
         let deadline = Deadline::after(timeout);
         loop {
             let keys = &mut self.keys;
@@ -222,8 +223,8 @@ impl<B: Backend, T> Selector<B, T> {
     /// # Errors
     /// `NotFound` if not registered, `InvalidInput` for a negative fd, an error after `close()`.
     pub fn get_key(&self, fileobj: impl Fileno) -> io::Result<&SelectorKey<T>> {
-        self.ensure_open("get_key")?;
         let fd = fileobj.fileno();
+        self.ensure_open("get_key", Some(fd))?;
         check_fd(fd)?;
         match self.keys.get(fd) {
             Some(slot) => Ok(&slot.key),
@@ -236,7 +237,7 @@ impl<B: Backend, T> Selector<B, T> {
     /// # Errors
     /// An error after `close()` (Python returns `None` there).
     pub fn get_map(&self) -> io::Result<SelectorMap<'_, T>> {
-        self.ensure_open("get_map")?;
+        self.ensure_open("get_map", None)?;
         Ok(SelectorMap::new(&self.keys))
     }
 

@@ -287,6 +287,7 @@ fn errors_name_the_fd() {
     assert_eq!(messages[2], format!("fd {} is not registered", n + 1));
     let closed: io::Error = SelectorError::Closed {
         operation: "select",
+        fd: None,
     }
     .into();
     assert_eq!(closed.to_string(), "cannot select: the selector is closed");

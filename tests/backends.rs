@@ -384,19 +384,15 @@ mod polling {
     }
 }
 
-/// Selectors are `Send` when their data is, and `Debug` whatever the data.
+/// `Debug` does not need the data to be `Debug`; a `Waker` is `Send + Sync`.
 #[test]
-fn send_and_debug() {
-    fn assert_send<S: Send>(_: &S) {}
+fn debug_without_debug_data_and_waker_is_sync() {
+    fn assert_send_sync<S: Send + Sync>(_: &S) {}
     struct NotDebug;
     let s = DefaultSelector::<NotDebug>::new().unwrap();
-    assert_send(&s);
-    let shown = format!("{s:?}");
-    assert!(
-        shown.contains("epoll") && shown.contains("registered: 0"),
-        "{shown}"
-    );
+    assert!(format!("{s:?}").contains("registered: 0"));
     let waker = Waker::new().unwrap();
+    assert_send_sync(&waker);
     std::thread::spawn(move || waker.wake().unwrap())
         .join()
         .unwrap();

@@ -57,6 +57,7 @@ macro_rules! suite {
                 all_ready_in_one_call,
                 select_into_reuses_buffer,
                 waker_unblocks_select,
+                send_and_debug,
             );
         }
     };

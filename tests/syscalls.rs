@@ -1,6 +1,7 @@
-//! Under strace: a steady-state `select()` loop on `DefaultSelector` makes exactly one
-//! `epoll_wait`-family syscall per call, and nothing else. The test re-runs itself as a
-//! child under `strace -f`, and reads the child's trace between two marker syscalls.
+//! Under strace, on `DefaultSelector` (epoll): a steady-state `select()` is exactly one
+//! `epoll_wait`-family syscall; a data-only `modify` makes none; an events-changing `modify`
+//! is one `epoll_ctl`. The test re-runs itself as a child under `strace -f` and reads the
+//! child's trace between marker syscalls.
 #![cfg(any(target_os = "linux", target_os = "android"))]
 
 mod common;
@@ -12,8 +13,13 @@ use std::time::Duration;
 const CHILD: &str = "IOSELECTORS_STRACE_CHILD";
 const CALLS: usize = 200;
 
-/// The loop being traced, bracketed by `getppid()` markers (a syscall nothing else makes).
-fn traced_loop() {
+/// Separates the traced sections: `getppid()`, a syscall nothing else here makes.
+fn marker() {
+    // SAFETY: getppid has no preconditions.
+    unsafe { libc::getppid() };
+}
+
+fn traced_child() {
     let mut sel = DefaultSelector::<usize>::new().unwrap();
     let pairs: Vec<(Stream, Stream)> = (0..100).map(|_| pair()).collect();
     for (i, (rd, _)) in pairs.iter().enumerate() {
@@ -22,21 +28,50 @@ fn traced_loop() {
     (&pairs[7].1).write_all(b"x").unwrap();
     let mut ready = Vec::new();
     sel.select_into(Some(Duration::ZERO), &mut ready).unwrap(); // warm-up
-                                                                // SAFETY: getppid has no preconditions.
-    unsafe { libc::getppid() };
+    marker();
     for _ in 0..CALLS / 2 {
         sel.select_into(Some(Duration::ZERO), &mut ready).unwrap();
         sel.select_into(None, &mut ready).unwrap();
     }
-    // SAFETY: as above.
-    unsafe { libc::getppid() };
+    marker();
+    sel.modify(&pairs[0].0, EVENT_READ, 1000).unwrap();
+    marker();
+    sel.modify(&pairs[0].0, EVENT_READ | EVENT_WRITE, 1000)
+        .unwrap();
+    marker();
     assert_eq!(ready.len(), 1);
 }
 
+/// The syscall names of the marker thread, section by section.
+fn sections(trace: &str) -> Vec<Vec<&str>> {
+    // Lines look like "1234 epoll_pwait(3, ...) = 1".
+    let mut fields = trace.lines().map(|line| {
+        let mut words = line.split_whitespace();
+        let tid = words.next().unwrap_or("");
+        let name = words.next().unwrap_or("").split('(').next().unwrap();
+        (tid, name)
+    });
+    let tid = fields
+        .by_ref()
+        .find(|(_, name)| *name == "getppid")
+        .expect("no marker in the trace")
+        .0;
+    let mut sections = vec![Vec::new()];
+    for (_, name) in fields.filter(|(t, _)| *t == tid) {
+        if name == "getppid" {
+            sections.push(Vec::new());
+        } else {
+            sections.last_mut().unwrap().push(name);
+        }
+    }
+    sections.pop(); // after the last marker
+    sections
+}
+
 #[test]
-fn steady_state_select_is_one_syscall() {
+fn syscalls_per_call() {
     if std::env::var_os(CHILD).is_some() {
-        return traced_loop();
+        return traced_child();
     }
     if Command::new("strace").arg("-V").output().is_err() {
         assert!(
@@ -51,48 +86,29 @@ fn steady_state_select_is_one_syscall() {
         .args(["-f", "-qq", "-o"])
         .arg(trace.path())
         .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "steady_state_select_is_one_syscall",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "syscalls_per_call", "--test-threads=1"])
         .env(CHILD, "1")
         .status()
         .unwrap();
     assert!(status.success());
     let trace = std::fs::read_to_string(trace.path()).unwrap();
+    let sections = sections(&trace);
+    assert_eq!(sections.len(), 3, "{sections:?}");
 
-    // Lines look like "1234 epoll_pwait(3, ...) = 1"; keep the marker thread's, between markers.
-    let markers: Vec<(usize, &str)> = trace
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| line.contains(" getppid("))
-        .collect();
-    assert_eq!(markers.len(), 2, "markers not found in:\n{trace}");
-    let tid = markers[0].1.split_whitespace().next().unwrap();
-    let syscalls: Vec<&str> = trace.lines().collect::<Vec<_>>()[markers[0].0 + 1..markers[1].0]
-        .iter()
-        .filter(|line| line.split_whitespace().next() == Some(tid))
-        .map(|line| {
-            line.split_whitespace()
-                .nth(1)
-                .unwrap()
-                .split('(')
-                .next()
-                .unwrap()
-        })
-        .collect();
-    let first = &syscalls[..syscalls.len().min(12)];
+    let selects = &sections[0];
+    let first = &selects[..selects.len().min(12)];
     assert_eq!(
-        syscalls.len(),
+        selects.len(),
         CALLS,
         "{} syscalls for {CALLS} selects: {first:?}…",
-        syscalls.len()
+        selects.len()
     );
+    let waits = ["epoll_wait", "epoll_pwait", "epoll_pwait2"];
     assert!(
-        syscalls
-            .iter()
-            .all(|name| ["epoll_wait", "epoll_pwait", "epoll_pwait2"].contains(name)),
+        selects.iter().all(|name| waits.contains(name)),
         "{first:?}…"
     );
+
+    assert_eq!(sections[1], Vec::<&str>::new(), "data-only modify");
+    assert_eq!(sections[2], vec!["epoll_ctl"], "events-changing modify");
 }

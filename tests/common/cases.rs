@@ -290,41 +290,60 @@ pub fn modify_invalid_events_keeps_registration(mut s: impl BaseSelector<Data>) 
     }
 }
 
+/// Every selector is `Send` (its data is) and `Debug` (whatever its data).
+pub fn send_and_debug<S: BaseSelector<Data> + Send + std::fmt::Debug + 'static>(s: S) {
+    let shown = format!("{s:?}");
+    assert!(
+        shown.starts_with("Selector {") && shown.contains("registered: 0"),
+        "{shown}"
+    );
+    std::thread::spawn(move || drop(s)).join().unwrap();
+}
+
 // ---- test_close (and test_context_manager's "closed after the block")
 pub fn close(mut s: impl BaseSelector<Data>) {
     let (rd, wr) = pair();
+    let fd = fd_of(&rd);
     s.register(&rd, EVENT_READ, "rd").unwrap();
     s.register(&wr, EVENT_WRITE, "wr").unwrap();
     s.close();
-    let err = assert_kind(
-        s.get_key(&rd),
-        ErrorKind::Other,
-        "cannot get_key: the selector is closed",
-    );
+    let err = assert_kind(s.get_key(&rd), ErrorKind::Other, "the selector is closed");
     assert_eq!(
-        cause(&err),
-        Some(&SelectorError::Closed {
-            operation: "get_key"
-        })
+        err.to_string(),
+        format!("cannot get_key fd {fd}: the selector is closed")
     );
+    let expected = SelectorError::Closed {
+        operation: "get_key",
+        fd: Some(fd),
+    };
+    assert_eq!(cause(&err), Some(&expected));
     assert_kind(s.get_key(&wr), ErrorKind::Other, "closed");
+    let get_map = s.get_map().map(|m| m.len());
     assert_kind(
-        s.get_map().map(|m| m.len()),
+        get_map,
         ErrorKind::Other,
-        "cannot get_map",
+        "cannot get_map: the selector is closed",
     );
-    assert_kind(s.select(ZERO), ErrorKind::Other, "cannot select");
+    assert_kind(
+        s.select(ZERO),
+        ErrorKind::Other,
+        "cannot select: the selector is closed",
+    );
     assert_kind(
         s.register(&rd, EVENT_READ, "x"),
         ErrorKind::Other,
-        "cannot register",
+        &format!("cannot register fd {fd}"),
     );
     assert_kind(
         s.modify(&rd, EVENT_WRITE, "x"),
         ErrorKind::Other,
-        "cannot modify",
+        &format!("cannot modify fd {fd}"),
     );
-    assert_kind(s.unregister(&rd), ErrorKind::Other, "cannot unregister");
+    assert_kind(
+        s.unregister(&rd),
+        ErrorKind::Other,
+        &format!("cannot unregister fd {fd}"),
+    );
     s.close(); // idempotent
 }
 
