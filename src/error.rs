@@ -49,6 +49,12 @@ pub enum SelectorError {
         /// The backend's limit (the fd must be below it).
         limit: usize,
     },
+    /// Windows: the handle is not a socket; Windows selectors take sockets only
+    /// (`InvalidInput`).
+    NotASocket {
+        /// The refused handle.
+        fd: RawSource,
+    },
     /// The descriptor is registered already (`AlreadyExists`).
     AlreadyRegistered {
         /// The descriptor.
@@ -73,7 +79,8 @@ impl SelectorError {
         match self {
             SelectorError::InvalidEvents { .. }
             | SelectorError::InvalidFd { .. }
-            | SelectorError::FdTooLarge { .. } => io::ErrorKind::InvalidInput,
+            | SelectorError::FdTooLarge { .. }
+            | SelectorError::NotASocket { .. } => io::ErrorKind::InvalidInput,
             SelectorError::AlreadyRegistered { .. } => io::ErrorKind::AlreadyExists,
             SelectorError::NotRegistered { .. } => io::ErrorKind::NotFound,
             SelectorError::Closed { .. } => io::ErrorKind::Other,
@@ -94,6 +101,10 @@ impl fmt::Display for SelectorError {
                 f,
                 "fd {fd} is out of range for select(): it must be below FD_SETSIZE ({limit}); \
                  use PollSelector or DefaultSelector for large descriptors"
+            ),
+            SelectorError::NotASocket { fd } => write!(
+                f,
+                "handle {fd} is not a socket: Windows selectors take sockets only"
             ),
             SelectorError::AlreadyRegistered { fd } => write!(f, "fd {fd} is already registered"),
             SelectorError::NotRegistered { fd } => write!(f, "fd {fd} is not registered"),

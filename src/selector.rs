@@ -103,6 +103,7 @@ impl<B: Backend, T> Selector<B, T> {
         check_events(fd, events)?;
         check_fd(fd)?;
         B::check_fd(fd)?;
+        source::check_kind(borrowed)?;
         if self.keys.get(fd).is_some() {
             return Err(SelectorError::AlreadyRegistered { fd }.into());
         }

@@ -1,5 +1,7 @@
 //! How sources are named: borrowed for `register`, by number for lookups.
 
+use crate::SelectorError;
+
 cfg_if::cfg_if! {
     if #[cfg(unix)] {
         use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -27,6 +29,11 @@ cfg_if::cfg_if! {
         pub(crate) fn raw(source: BorrowedSource<'_>) -> RawSource {
             source.as_raw_fd()
         }
+
+        /// Every kind of descriptor is acceptable on Unix (the backend may still refuse it).
+        pub(crate) fn check_kind(_source: BorrowedSource<'_>) -> Result<(), SelectorError> {
+            Ok(())
+        }
     } else if #[cfg(windows)] {
         use std::os::windows::io::{AsRawSocket, AsSocket, BorrowedSocket, RawSocket};
 
@@ -51,6 +58,31 @@ cfg_if::cfg_if! {
 
         pub(crate) fn raw(source: BorrowedSource<'_>) -> RawSource {
             source.as_raw_socket()
+        }
+
+        /// Windows selectors take sockets only. `AsSocket` promises one, but `unsafe` code can
+        /// lend any handle as a `BorrowedSocket`: ask Winsock, so that a file or pipe gets a
+        /// clear `InvalidInput` instead of a WSA error from deep inside a backend.
+        pub(crate) fn check_kind(source: BorrowedSource<'_>) -> Result<(), SelectorError> {
+            use windows_sys::Win32::Networking::WinSock::{getsockopt, SOCKET, SOCKET_ERROR, SOL_SOCKET, SO_TYPE};
+            let mut kind: i32 = 0;
+            let mut len = std::mem::size_of::<i32>() as i32;
+            // SAFETY: getsockopt writes at most `len` bytes to `kind` and its new length to
+            // `len`; both live for the call. A handle that is not a socket gets an error.
+            let result = unsafe {
+                getsockopt(
+                    source.as_raw_socket() as SOCKET,
+                    SOL_SOCKET,
+                    SO_TYPE,
+                    (&mut kind as *mut i32).cast(),
+                    &mut len,
+                )
+            };
+            if result == SOCKET_ERROR {
+                Err(SelectorError::NotASocket { fd: raw(source) })
+            } else {
+                Ok(())
+            }
         }
     }
 }

@@ -58,6 +58,7 @@ macro_rules! suite {
                 select_into_reuses_buffer,
                 waker_unblocks_select,
                 send_and_debug,
+                failed_connect_is_writable,
             );
         }
     };
