@@ -50,3 +50,15 @@ impl Deadline {
         }
     }
 }
+
+/// Winsock fails (WSAEINVAL) when asked to wait on no socket at all; a selector with nothing
+/// registered waits for the timeout instead, as it does on Unix.
+#[cfg(windows)]
+pub(crate) fn sleep_without_sources(timeout: Option<Duration>) {
+    match timeout {
+        Some(timeout) => std::thread::sleep(timeout),
+        None => loop {
+            std::thread::park();
+        },
+    }
+}

@@ -41,7 +41,7 @@
 //! | `KqueueSelector` | kqueue (`polling`) | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly | READ and WRITE merged into one entry |
 //! | `IocpSelector` | IOCP/AFD (`polling`) | Windows | sockets only |
 //! | `EventPortSelector` | event ports (`polling`), level emulated by re-arming | illumos, Solaris | |
-//! | `PollSelector` | poll(2) (rustix) | Unix | O(registered) per call; a closed fd is reported ready (`POLLNVAL`) |
+//! | `PollSelector` | poll(2) (rustix) / `WSAPoll` | everywhere | O(registered) per call; a closed fd is reported ready (`POLLNVAL`) |
 //! | `SelectSelector` | select(2) / Winsock `select` | all but illumos/Solaris | Unix: fds must be below [`FD_SETSIZE`](select_unix::FD_SETSIZE); a closed fd fails `select()` with `EBADF` |
 //! | [`PollingSelector`] | whatever `polling` uses | everywhere | the type behind kqueue, IOCP and event ports |
 //!
@@ -89,9 +89,7 @@ mod epoll;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use epoll::Epoll;
 
-#[cfg(unix)]
 mod poll;
-#[cfg(unix)]
 pub use poll::Poll;
 
 // rustix offers select(2) on these Unix systems only (not on illumos/Solaris).
@@ -125,8 +123,8 @@ pub use select_windows::Select;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub type EpollSelector<T> = Selector<Epoll, T>;
 
-/// poll(2) through rustix. Unix.
-#[cfg(unix)]
+/// poll(2) through rustix on Unix; `WSAPoll` on Windows (sockets only; before Windows 10
+/// version 2004, `WSAPoll` did not report a failed non-blocking `connect`).
 pub type PollSelector<T> = Selector<Poll, T>;
 
 /// select(2) on Unix (fds below `FD_SETSIZE` only); Winsock `select` on Windows. Not on

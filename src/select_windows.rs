@@ -107,14 +107,7 @@ impl Os for Select {
         F: FnMut(RawSource, Events) -> Option<Events>,
     {
         if self.readers.is_empty() && self.writers.is_empty() {
-            // Winsock fails (WSAEINVAL) on empty sets; a selector with nothing registered
-            // waits for the timeout instead, as on Unix.
-            match timeout {
-                Some(timeout) => std::thread::sleep(timeout),
-                None => loop {
-                    std::thread::park();
-                },
-            }
+            crate::deadline::sleep_without_sources(timeout);
             return Ok(());
         }
         self.ready_readers.fill(&self.readers);

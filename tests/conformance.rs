@@ -28,8 +28,7 @@ macro_rules! suite {
 
             cases!(
                 register,
-                #[cfg(unix)] // Windows sockets are unsigned
-                negative_fd,
+                invalid_fd,
                 unregister,
                 unregister_after_fd_close,
                 #[cfg(unix)] // needs dup2
@@ -59,6 +58,15 @@ macro_rules! suite {
                 waker_unblocks_select,
                 send_and_debug,
                 failed_connect_is_writable,
+                listener_accept_is_readable,
+                udp_datagram_is_readable,
+                unregister_keeps_the_rest,
+                reregister_after_unregister,
+                modify_cycles,
+                half_close_is_readable_eof,
+                closed_source_does_not_disturb_others,
+                connect_success_is_writable,
+                waker_interrupts_timed_select,
             );
         }
     };

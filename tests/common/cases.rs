@@ -88,23 +88,33 @@ pub fn register(mut s: impl BaseSelector<Data>) {
     assert_eq!(*s.get_key(&rd).unwrap(), key);
 }
 
-/// A negative fd (Python's `register(-10, EVENT_READ)`) cannot be registered from safe code:
-/// `register` borrows an open source. Every lookup refuses it with `InvalidInput`.
+/// A number that can never name an open source: a negative fd on Unix (Python's
+/// `register(-10, EVENT_READ)`), `INVALID_SOCKET` on Windows.
 #[cfg(unix)]
-pub fn negative_fd(mut s: impl BaseSelector<Data>) {
+pub const INVALID: RawSource = -10;
+#[cfg(windows)]
+pub const INVALID: RawSource = RawSource::MAX;
+
+/// An invalid number cannot be registered from safe code (`register` borrows an open
+/// source); every lookup refuses it with `InvalidInput`.
+pub fn invalid_fd(mut s: impl BaseSelector<Data>) {
     let err = assert_kind(
-        s.get_key(-10),
+        s.get_key(INVALID),
         ErrorKind::InvalidInput,
-        "invalid file descriptor -10",
+        &format!("invalid file descriptor {INVALID}"),
     );
-    assert_eq!(cause(&err), Some(&SelectorError::InvalidFd { fd: -10 }));
-    assert_kind(s.unregister(-10), ErrorKind::InvalidInput, "-10");
+    assert_eq!(cause(&err), Some(&SelectorError::InvalidFd { fd: INVALID }));
     assert_kind(
-        s.modify(-10, EVENT_READ, "x"),
+        s.unregister(INVALID),
         ErrorKind::InvalidInput,
-        "-10",
+        &INVALID.to_string(),
     );
-    assert!(s.get_map().unwrap().get(-10).is_none());
+    assert_kind(
+        s.modify(INVALID, EVENT_READ, "x"),
+        ErrorKind::InvalidInput,
+        &INVALID.to_string(),
+    );
+    assert!(s.get_map().unwrap().get(INVALID).is_none());
 }
 
 // ---- test_unregister
@@ -142,25 +152,21 @@ fn r_source(stream: &Stream) -> &Stream {
 // ---- test_unregister_after_fd_close_and_reuse
 #[cfg(unix)]
 pub fn unregister_after_fd_close_and_reuse(mut s: impl BaseSelector<Data>) {
-    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
     let (rd, wr) = pair();
-    let (r, w) = (rd.as_raw_fd(), wr.as_raw_fd());
+    // Numbers of their own, so that no test running in parallel reopens them.
+    let (rd, wr) = (lonely(rd), lonely(wr));
+    let (r, w) = (fd_of(&rd), fd_of(&wr));
     s.register(&rd, EVENT_READ, "r").unwrap();
     s.register(&wr, EVENT_WRITE, "w").unwrap();
     let (rd2, wr2) = pair();
-    drop(rd);
-    drop(wr);
-    // The old numbers now name other sockets.
-    // SAFETY: r and w were just closed; dup2 makes them open again, and OwnedFd closes them.
-    let (_r, _w) = unsafe {
-        assert_eq!(libc::dup2(rd2.as_raw_fd(), r), r);
-        assert_eq!(libc::dup2(wr2.as_raw_fd(), w), w);
-        (OwnedFd::from_raw_fd(r), OwnedFd::from_raw_fd(w))
-    };
+    drop((rd, wr));
+    // The old numbers now name other sockets (CPython: os.dup2).
+    let (r2, w2) = (lonely_at(rd2, r), lonely_at(wr2.try_clone().unwrap(), w));
+    assert_eq!((fd_of(&r2), fd_of(&w2)), (r, w));
     assert_eq!(s.unregister(r).unwrap().data, "r");
     assert_eq!(s.unregister(w).unwrap().data, "w");
-    // The reused numbers can now be registered afresh, and work.
-    s.register(&_r, EVENT_READ, "r2").unwrap();
+    // The reused numbers can be registered afresh, and work.
+    s.register(&r2, EVENT_READ, "r2").unwrap();
     (&wr2).write_all(b"x").unwrap();
     let ready = s.select(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(
@@ -524,22 +530,11 @@ pub fn sub_millisecond_timeout(mut s: impl BaseSelector<Data>) {
 /// its reused number is refused until the stale key is unregistered.
 pub fn stale_registration_after_close(mut s: impl BaseSelector<Data>) {
     let (rd, wr) = pair();
+    let rd = lonely(rd);
     let r = fd_of(&rd);
     s.register(&rd, EVENT_READ, "stale").unwrap();
     drop((rd, wr));
-    // Find a new socket with the same number.
-    let mut spare = Vec::new();
-    let reused = loop {
-        let (a, b) = pair();
-        if fd_of(&a) == r {
-            break a;
-        }
-        if fd_of(&b) == r {
-            break b;
-        }
-        spare.push((a, b));
-        assert!(spare.len() < 64, "fd {r} was not reused");
-    };
+    let reused = reuse_number(r);
     assert_kind(
         s.register(&reused, EVENT_READ, "fresh"),
         ErrorKind::AlreadyExists,
@@ -559,6 +554,31 @@ pub fn stale_registration_after_close(mut s: impl BaseSelector<Data>) {
             EVENT_WRITE
         )]
     );
+}
+
+/// A new socket whose number is `r`, which was just closed.
+#[cfg(unix)]
+fn reuse_number(r: RawSource) -> Stream {
+    let reused = lonely_at(pair().0, r);
+    assert_eq!(fd_of(&reused), r, "fd {r} was taken by someone else");
+    reused
+}
+
+/// A new socket whose handle is `r`, which was just closed: Windows reuses handles soon.
+#[cfg(windows)]
+fn reuse_number(r: RawSource) -> Stream {
+    let mut spare = Vec::new();
+    loop {
+        let (a, b) = pair();
+        if fd_of(&a) == r {
+            break a;
+        }
+        if fd_of(&b) == r {
+            break b;
+        }
+        spare.push((a, b));
+        assert!(spare.len() < 64, "handle {r} was not reused");
+    }
 }
 
 /// §7.8: keys are snapshots, and a handler may register, modify and unregister while it
@@ -725,4 +745,192 @@ fn libc_einprogress() -> i32 {
 #[cfg(windows)]
 fn libc_einprogress() -> i32 {
     10036 // WSAEINPROGRESS; a non-blocking connect gives WSAEWOULDBLOCK (WouldBlock)
+}
+
+/// socketserver's pattern: a listener registered for READ is ready when a client connects.
+pub fn listener_accept_is_readable(mut s: impl BaseSelector<Data>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let key = s
+        .register(&listener, EVENT_READ, "listener")
+        .unwrap()
+        .clone();
+    assert!(s.select(ZERO).unwrap().is_empty());
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    assert_eq!(
+        s.select(Some(Duration::from_secs(5))).unwrap(),
+        vec![(key.clone(), EVENT_READ)]
+    );
+    let (conn, _) = listener.accept().unwrap();
+    assert!(
+        s.select(ZERO).unwrap().is_empty(),
+        "accepted: no longer ready"
+    );
+    let conn_key = s.register(&conn, EVENT_WRITE, "conn").unwrap().clone();
+    assert_eq!(
+        s.select(Some(Duration::from_secs(5))).unwrap(),
+        vec![(conn_key, EVENT_WRITE)]
+    );
+}
+
+/// A UDP socket is readable once a datagram waits, and no longer once it is read.
+pub fn udp_datagram_is_readable(mut s: impl BaseSelector<Data>) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let key = s.register(&socket, EVENT_READ, "udp").unwrap().clone();
+    assert!(s.select(ZERO).unwrap().is_empty());
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender
+        .send_to(b"ping", socket.local_addr().unwrap())
+        .unwrap();
+    assert_eq!(
+        s.select(Some(Duration::from_secs(5))).unwrap(),
+        vec![(key, EVENT_READ)]
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(socket.recv(&mut buf).unwrap(), 4);
+    assert!(s.select(ZERO).unwrap().is_empty());
+}
+
+/// Unregistering from the middle of the backend's array or sets keeps the others watched,
+/// with their own interest.
+pub fn unregister_keeps_the_rest(mut s: impl BaseSelector<Data>) {
+    let pairs: Vec<(Stream, Stream)> = (0..5).map(|_| pair()).collect();
+    for (a, _) in &pairs {
+        s.register(a, EVENT_WRITE, "a").unwrap();
+    }
+    s.unregister(&pairs[1].0).unwrap();
+    s.modify(&pairs[4].0, EVENT_READ, "quiet").unwrap();
+    s.unregister(&pairs[0].0).unwrap();
+    let mut fds: Vec<_> = s
+        .select(Some(Duration::from_secs(5)))
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k.fd)
+        .collect();
+    fds.sort_unstable();
+    let mut expected: Vec<_> = [2, 3].iter().map(|&i| fd_of(&pairs[i].0)).collect();
+    expected.sort_unstable();
+    assert_eq!(fds, expected);
+}
+
+/// A source can be registered again after it was unregistered, with other events.
+pub fn reregister_after_unregister(mut s: impl BaseSelector<Data>) {
+    let (rd, mut wr) = pair();
+    wr.write_all(b"x").unwrap();
+    for round in 0..3 {
+        let key = s.register(&rd, EVENT_READ, "read").unwrap().clone();
+        assert_eq!(
+            s.select(Some(Duration::from_secs(5))).unwrap(),
+            vec![(key, EVENT_READ)],
+            "round {round}"
+        );
+        s.unregister(&rd).unwrap();
+        let key = s.register(&rd, EVENT_WRITE, "write").unwrap().clone();
+        assert_eq!(
+            s.select(Some(Duration::from_secs(5))).unwrap(),
+            vec![(key, EVENT_WRITE)],
+            "round {round}"
+        );
+        s.unregister(&rd).unwrap();
+        assert!(s.select(ZERO).unwrap().is_empty());
+    }
+}
+
+/// pty_helper's and kafka's pattern: interest moves between READ, WRITE and both, and each
+/// change is what the next select() reports.
+pub fn modify_cycles(mut s: impl BaseSelector<Data>) {
+    let (rd, mut wr) = pair();
+    wr.write_all(b"x").unwrap(); // rd is readable and writable from here on
+    s.register(&rd, EVENT_READ, "r").unwrap();
+    for events in [
+        EVENT_WRITE,
+        EVENT_READ | EVENT_WRITE,
+        EVENT_READ,
+        EVENT_WRITE,
+        EVENT_READ,
+    ] {
+        let key = s.modify(&rd, events, "r").unwrap().clone();
+        assert_eq!(
+            s.select(Some(Duration::from_secs(5))).unwrap(),
+            vec![(key, events)]
+        );
+    }
+}
+
+/// subprocess's pattern: when the peer shuts down its writing side, the reader is ready and
+/// reads end-of-file.
+pub fn half_close_is_readable_eof(mut s: impl BaseSelector<Data>) {
+    let (rd, wr) = pair();
+    let key = s.register(&rd, EVENT_READ, "rd").unwrap().clone();
+    assert!(s.select(ZERO).unwrap().is_empty());
+    wr.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(
+        s.select(Some(Duration::from_secs(5))).unwrap(),
+        vec![(key, EVENT_READ)]
+    );
+    assert_eq!((&rd).read(&mut [0u8; 4]).unwrap(), 0);
+}
+
+/// A source closed behind the selector's back, once unregistered by number, does not
+/// disturb the others.
+pub fn closed_source_does_not_disturb_others(mut s: impl BaseSelector<Data>) {
+    let (a, a_peer) = pair();
+    let (b, _b_peer) = pair();
+    let a_fd = fd_of(&a);
+    s.register(&a, EVENT_READ, "a").unwrap();
+    let key = s.register(&b, EVENT_WRITE, "b").unwrap().clone();
+    drop((a, a_peer));
+    s.unregister(a_fd).unwrap();
+    assert_eq!(
+        s.select(Some(Duration::from_secs(5))).unwrap(),
+        vec![(key, EVENT_WRITE)]
+    );
+}
+
+/// kafka-python's pattern: a non-blocking connect is complete when the socket is writable.
+pub fn connect_success_is_writable(mut s: impl BaseSelector<Data>) {
+    use socket2::{Domain, Socket, Type};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    match socket.connect(&listener.local_addr().unwrap().into()) {
+        Ok(()) => {}
+        Err(err)
+            if err.kind() == ErrorKind::WouldBlock
+                || err.raw_os_error() == Some(libc_einprogress()) => {}
+        Err(err) => panic!("connect: {err}"),
+    }
+    let key = s
+        .register(&socket, EVENT_WRITE, "connecting")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        s.select(Some(Duration::from_secs(10))).unwrap(),
+        vec![(key, EVENT_WRITE)]
+    );
+    assert!(socket.take_error().unwrap().is_none());
+    assert_eq!(
+        socket.peer_addr().unwrap().as_socket(),
+        Some(listener.local_addr().unwrap())
+    );
+}
+
+/// test_select_interrupt_exc without signals: a wake-up from another thread ends a long timed
+/// wait early, with the waker's key.
+pub fn waker_interrupts_timed_select(mut s: impl BaseSelector<Data>) {
+    let waker = Waker::new().unwrap();
+    let key = s.register(&waker, EVENT_READ, "waker").unwrap().clone();
+    let remote = waker.clone();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        remote.wake().unwrap();
+    });
+    let (elapsed, ready) = timed(|| s.select(Some(Duration::from_secs(30))).unwrap());
+    thread.join().unwrap();
+    assert_eq!(ready, vec![(key, EVENT_READ)]);
+    assert!(
+        elapsed >= Duration::from_millis(150),
+        "returned before the wake-up: {elapsed:?}"
+    );
+    assert!(elapsed < LATE, "took {elapsed:?}");
 }

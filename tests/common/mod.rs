@@ -36,6 +36,42 @@ pub fn pair() -> (Stream, Stream) {
     }
 }
 
+/// Moves `stream` to a descriptor number of its own, from 800 up (below select's 1024). The
+/// kernel hands out the lowest free number, so once this one is closed, tests running in
+/// parallel do not reuse it: the tests that need a closed number to stay closed (EBADF,
+/// POLLNVAL) use this.
+#[cfg(unix)]
+pub fn lonely(stream: Stream) -> Stream {
+    lonely_at(stream, lonely_number())
+}
+
+/// A descriptor number no other test of this process is handed by `lonely`.
+#[cfg(unix)]
+pub fn lonely_number() -> RawSource {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    static NEXT: AtomicI32 = AtomicI32::new(800);
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    assert!(number < 1000, "too many lonely descriptors");
+    number
+}
+
+/// Moves `stream` to the lowest free descriptor number at or above `min`.
+#[cfg(unix)]
+pub fn lonely_at(stream: Stream, min: RawSource) -> Stream {
+    use std::os::unix::io::{AsRawFd, FromRawFd};
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the returned stream owns.
+    let fd = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    assert!(fd >= 0, "fcntl(F_DUPFD_CLOEXEC, {min}) failed");
+    // SAFETY: `fd` is new and owned by nothing else.
+    unsafe { Stream::from_raw_fd(fd) }
+}
+
+/// Windows hands out socket handles in no such order: nothing to do.
+#[cfg(windows)]
+pub fn lonely(stream: Stream) -> Stream {
+    stream
+}
+
 /// The raw number of a source.
 pub fn fd_of(source: &impl AsSource) -> RawSource {
     Fileno::fileno(&source)
@@ -62,7 +98,6 @@ macro_rules! for_every_selector {
         $suite!(default, DefaultSelector<Data>, DefaultSelector::new());
         #[cfg(any(target_os = "linux", target_os = "android"))]
         $suite!(epoll, EpollSelector<Data>, EpollSelector::new());
-        #[cfg(unix)]
         $suite!(poll, PollSelector<Data>, PollSelector::new());
         #[cfg(any(
             windows,
@@ -91,7 +126,6 @@ macro_rules! for_every_scalable_selector {
         $suite!(default, DefaultSelector<Data>, DefaultSelector::new());
         #[cfg(any(target_os = "linux", target_os = "android"))]
         $suite!(epoll, EpollSelector<Data>, EpollSelector::new());
-        #[cfg(unix)]
         $suite!(poll, PollSelector<Data>, PollSelector::new());
         $suite!(polling, PollingSelector<Data>, PollingSelector::new());
         $suite!(
