@@ -1,9 +1,11 @@
 //! test_above_fd_setsize: as many socket pairs as RLIMIT_NOFILE allows (raised to the hard
 //! limit first), all registered, and every writer comes back from a single `select()`.
 //!
+//! Windows has no descriptor limit to raise and its sockets are not numbered from 0: there the
+//! test registers 4,000 sockets (Winsock's own `select` stops at 64).
+//!
 //! Its own binary, one test at a time: it changes a process-wide limit and uses thousands of
 //! descriptors, which would starve tests running beside it.
-#![cfg(unix)]
 
 mod common;
 use common::*;
@@ -13,8 +15,10 @@ use std::sync::Mutex;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// At least this many fds must be usable on the CI machine (tests.md: 8,000 here).
+#[cfg(unix)]
 const REQUIRED_FDS: libc::rlim_t = 8_000;
 
+#[cfg(unix)]
 /// Raises the soft RLIMIT_NOFILE to the hard limit (up to 2^16), restoring it on drop; as
 /// root, first raises the hard limit too.
 struct RaisedLimit {
@@ -22,6 +26,7 @@ struct RaisedLimit {
     fds: libc::rlim_t,
 }
 
+#[cfg(unix)]
 impl RaisedLimit {
     fn new() -> RaisedLimit {
         let mut old = libc::rlimit {
@@ -52,6 +57,7 @@ impl RaisedLimit {
     }
 }
 
+#[cfg(unix)]
 impl Drop for RaisedLimit {
     fn drop(&mut self) {
         // SAFETY: restores the limit read in `new`; lowering the hard limit back is allowed.
@@ -59,7 +65,8 @@ impl Drop for RaisedLimit {
     }
 }
 
-fn above_fd_setsize(mut s: impl BaseSelector<Data>) {
+#[cfg(unix)]
+fn above_fd_setsize(s: impl BaseSelector<Data>) {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -70,36 +77,7 @@ fn above_fd_setsize(mut s: impl BaseSelector<Data>) {
         limit.fds
     );
     // Leave room for stdin/stdout/stderr, the selector's own fd and the test harness.
-    let wanted_pairs = (limit.fds as usize - 64) / 2;
-    let mut pairs = Vec::with_capacity(wanted_pairs);
-    while pairs.len() < wanted_pairs {
-        let (rd, wr) = match Stream::pair() {
-            Ok(pair) => pair,
-            Err(err)
-                if err.raw_os_error() == Some(libc::EMFILE)
-                    || err.raw_os_error() == Some(libc::ENFILE) =>
-            {
-                break
-            }
-            Err(err) => panic!("socketpair: {err}"),
-        };
-        let registered = s
-            .register(&rd, EVENT_READ, "rd")
-            .map(drop)
-            .and_then(|()| s.register(&wr, EVENT_WRITE, "wr").map(drop));
-        match registered {
-            Ok(()) => {}
-            // epoll's fs.epoll.max_user_watches
-            Err(err) if err.raw_os_error() == Some(libc::ENOSPC) => break,
-            Err(err) => panic!("register: {err}"),
-        }
-        pairs.push((rd, wr));
-    }
-    let n = pairs.len();
-    assert!(
-        n * 2 >= REQUIRED_FDS as usize,
-        "only {n} pairs could be made"
-    );
+    let pairs = fill(s, (limit.fds as usize - 64) / 2, REQUIRED_FDS as usize);
     let highest = pairs
         .iter()
         .map(|(rd, wr)| fd_of(rd).max(fd_of(wr)))
@@ -109,14 +87,71 @@ fn above_fd_setsize(mut s: impl BaseSelector<Data>) {
         highest > 1024,
         "the fds must go above FD_SETSIZE (highest: {highest})"
     );
+}
 
+#[cfg(windows)]
+fn above_fd_setsize(s: impl BaseSelector<Data>) {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    fill(s, 2_000, 4_000);
+}
+
+/// Registers up to `wanted_pairs` socket pairs (the readers for READ, the writers for WRITE),
+/// at least `required` sockets in all, and checks that one `select()` returns every writer.
+fn fill(
+    mut s: impl BaseSelector<Data>,
+    wanted_pairs: usize,
+    required: usize,
+) -> Vec<(Stream, Stream)> {
+    let mut pairs = Vec::with_capacity(wanted_pairs);
+    while pairs.len() < wanted_pairs {
+        let Some((rd, wr)) = try_pair() else { break };
+        let registered = s
+            .register(&rd, EVENT_READ, "rd")
+            .map(drop)
+            .and_then(|()| s.register(&wr, EVENT_WRITE, "wr").map(drop));
+        match registered {
+            Ok(()) => {}
+            Err(err) if out_of_watches(&err) => break,
+            Err(err) => panic!("register: {err}"),
+        }
+        pairs.push((rd, wr));
+    }
+    let n = pairs.len();
+    assert!(n * 2 >= required, "only {n} pairs could be made");
     let ready = s.select(None).unwrap();
     assert_eq!(ready.len(), n, "every writer, in one select()");
     assert!(ready
         .iter()
         .all(|(key, events)| key.data == "wr" && *events == EVENT_WRITE));
-    drop(pairs);
-    drop(s);
+    pairs
+}
+
+/// A socket pair, or `None` once the process is out of descriptors.
+#[cfg(unix)]
+fn try_pair() -> Option<(Stream, Stream)> {
+    match Stream::pair() {
+        Ok(pair) => Some(pair),
+        Err(err) if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => None,
+        Err(err) => panic!("socketpair: {err}"),
+    }
+}
+
+#[cfg(windows)]
+fn try_pair() -> Option<(Stream, Stream)> {
+    Some(pair())
+}
+
+/// epoll's `fs.epoll.max_user_watches` is reached.
+fn out_of_watches(err: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    return err.raw_os_error() == Some(libc::ENOSPC);
+    #[cfg(windows)]
+    return {
+        let _ = err;
+        false
+    };
 }
 
 macro_rules! suite {

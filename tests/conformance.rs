@@ -31,7 +31,6 @@ macro_rules! suite {
                 invalid_fd,
                 unregister,
                 unregister_after_fd_close,
-                #[cfg(unix)] // needs dup2
                 unregister_after_fd_close_and_reuse,
                 unregister_after_socket_close,
                 modify,

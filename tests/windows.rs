@@ -5,16 +5,18 @@ mod common;
 use common::*;
 use std::io::ErrorKind;
 use std::os::windows::io::{AsRawHandle, BorrowedSocket, RawSocket};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// A file handle lent as a socket (only `unsafe` code can do this) gets `InvalidInput` with a
-/// message that says why, from every Windows selector.
-fn file_is_refused(mut s: impl BaseSelector<Data>) {
-    let file = tempfile::tempfile().unwrap();
+/// A handle that is not a socket, lent as one (only `unsafe` code can do this), gets
+/// `InvalidInput` with a message that says why, and nothing is registered.
+fn refused(s: &mut impl BaseSelector<Data>, handle: &impl AsRawHandle) {
     // SAFETY: deliberately not a socket; the selector only asks Winsock what it is, and the
-    // file outlives the borrow.
-    let not_a_socket = unsafe { BorrowedSocket::borrow_raw(file.as_raw_handle() as RawSocket) };
-    let err = s.register(not_a_socket, EVENT_READ, "file").unwrap_err();
+    // handle outlives the borrow.
+    let not_a_socket = unsafe { BorrowedSocket::borrow_raw(handle.as_raw_handle() as RawSocket) };
+    let err = s
+        .register(not_a_socket, EVENT_READ, "not a socket")
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(
         err.to_string()
@@ -24,14 +26,59 @@ fn file_is_refused(mut s: impl BaseSelector<Data>) {
     assert!(s.get_map().unwrap().is_empty());
 }
 
-#[test]
-fn default_selector_takes_sockets_only() {
-    file_is_refused(DefaultSelector::new().unwrap());
+// Files, anonymous pipes and the console are what users try to register on Windows.
+
+fn file_is_refused(mut s: impl BaseSelector<Data>) {
+    refused(&mut s, &tempfile::tempfile().unwrap());
 }
 
-#[test]
-fn select_selector_takes_sockets_only() {
-    file_is_refused(SelectSelector::new().unwrap());
+fn pipe_is_refused(mut s: impl BaseSelector<Data>) {
+    // A child's stdout is an anonymous pipe. The child is this test binary, listing its tests.
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg("--list")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    refused(&mut s, &stdout);
+    std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+fn stdin_is_refused(mut s: impl BaseSelector<Data>) {
+    refused(&mut s, &std::io::stdin());
+}
+
+macro_rules! sockets_only {
+    ($name:ident, $selector:ty, $new:expr) => {
+        mod $name {
+            use super::*;
+
+            fn new() -> $selector {
+                $new.expect("create selector")
+            }
+
+            #[test]
+            fn file() {
+                file_is_refused(new())
+            }
+
+            #[test]
+            fn pipe() {
+                pipe_is_refused(new())
+            }
+
+            #[test]
+            fn stdin() {
+                stdin_is_refused(new())
+            }
+        }
+    };
+}
+
+mod sockets_only {
+    use super::*;
+    for_every_selector!(sockets_only);
 }
 
 /// Winsock's `FD_SETSIZE` is 64 (CPython compiles 512); the sets here are sized to fit.

@@ -150,34 +150,31 @@ fn r_source(stream: &Stream) -> &Stream {
 }
 
 // ---- test_unregister_after_fd_close_and_reuse
-#[cfg(unix)]
 pub fn unregister_after_fd_close_and_reuse(mut s: impl BaseSelector<Data>) {
     let (rd, wr) = pair();
-    // Numbers of their own, so that no test running in parallel reopens them.
+    // Numbers of their own, so that no test running in parallel reopens them (Unix).
     let (rd, wr) = (lonely(rd), lonely(wr));
     let (r, w) = (fd_of(&rd), fd_of(&wr));
     s.register(&rd, EVENT_READ, "r").unwrap();
     s.register(&wr, EVENT_WRITE, "w").unwrap();
-    let (rd2, wr2) = pair();
     drop((rd, wr));
-    // The old numbers now name other sockets (CPython: os.dup2).
-    let (r2, w2) = (lonely_at(rd2, r), lonely_at(wr2.try_clone().unwrap(), w));
-    assert_eq!((fd_of(&r2), fd_of(&w2)), (r, w));
+    // The old numbers now name other sockets (CPython: os.dup2; Windows reuses handles).
+    let (r2, w2) = (reuse_number(r), reuse_number(w));
     assert_eq!(s.unregister(r).unwrap().data, "r");
     assert_eq!(s.unregister(w).unwrap().data, "w");
     // The reused numbers can be registered afresh, and work.
-    s.register(&r2, EVENT_READ, "r2").unwrap();
-    (&wr2).write_all(b"x").unwrap();
+    s.register(&r2, EVENT_WRITE, "r2").unwrap();
+    s.register(&w2, EVENT_READ, "w2").unwrap();
     let ready = s.select(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(
         ready,
         vec![(
             SelectorKey {
                 fd: r,
-                events: EVENT_READ,
+                events: EVENT_WRITE,
                 data: "r2"
             },
-            EVENT_READ
+            EVENT_WRITE
         )]
     );
 }
@@ -556,28 +553,31 @@ pub fn stale_registration_after_close(mut s: impl BaseSelector<Data>) {
     );
 }
 
-/// A new socket whose number is `r`, which was just closed.
+/// A new socket (bound UDP: always writable) whose number is `r`, which was just closed.
 #[cfg(unix)]
-fn reuse_number(r: RawSource) -> Stream {
-    let reused = lonely_at(pair().0, r);
-    assert_eq!(fd_of(&reused), r, "fd {r} was taken by someone else");
-    reused
+fn reuse_number(r: RawSource) -> std::net::UdpSocket {
+    use std::os::unix::io::{AsRawFd, FromRawFd};
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor (the lowest free one >= r), which the
+    // returned socket owns.
+    let fd = unsafe { libc::fcntl(socket.as_raw_fd(), libc::F_DUPFD_CLOEXEC, r) };
+    assert_eq!(fd, r, "fd {r} was taken by someone else");
+    // SAFETY: `fd` is new and owned by nothing else.
+    unsafe { std::net::UdpSocket::from_raw_fd(fd) }
 }
 
-/// A new socket whose handle is `r`, which was just closed: Windows reuses handles soon.
+/// A new socket (bound UDP: always writable) whose handle is `r`, which was just closed:
+/// Windows hands a freed handle out again soon.
 #[cfg(windows)]
-fn reuse_number(r: RawSource) -> Stream {
+fn reuse_number(r: RawSource) -> std::net::UdpSocket {
     let mut spare = Vec::new();
     loop {
-        let (a, b) = pair();
-        if fd_of(&a) == r {
-            break a;
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        if fd_of(&socket) == r {
+            return socket;
         }
-        if fd_of(&b) == r {
-            break b;
-        }
-        spare.push((a, b));
-        assert!(spare.len() < 64, "handle {r} was not reused");
+        spare.push(socket);
+        assert!(spare.len() < 1000, "handle {r} was not reused");
     }
 }
 

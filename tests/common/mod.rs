@@ -119,10 +119,13 @@ macro_rules! for_every_selector {
     };
 }
 
-/// Like `for_every_selector!`, but only the selectors without an `FD_SETSIZE` limit.
+/// Like `for_every_selector!`, but only the selectors without an `FD_SETSIZE` limit (on
+/// Windows, where sockets are not numbered from 0, that includes Winsock's `select`).
 #[macro_export]
 macro_rules! for_every_scalable_selector {
     ($suite:ident) => {
+        #[cfg(windows)]
+        $suite!(select, SelectSelector<Data>, SelectSelector::new());
         $suite!(default, DefaultSelector<Data>, DefaultSelector::new());
         #[cfg(any(target_os = "linux", target_os = "android"))]
         $suite!(epoll, EpollSelector<Data>, EpollSelector::new());
