@@ -42,7 +42,7 @@
 //! | `IocpSelector` | IOCP/AFD (`polling`) | Windows | sockets only |
 //! | `EventPortSelector` | event ports (`polling`), level emulated by re-arming | illumos, Solaris | |
 //! | `PollSelector` | poll(2) (rustix) / `WSAPoll` | everywhere | O(registered) per call; a closed fd is reported ready (`POLLNVAL`) |
-//! | `SelectSelector` | select(2) / Winsock `select` | all but illumos/Solaris | Unix: fds must be below [`FD_SETSIZE`](select_unix::FD_SETSIZE); a closed fd fails `select()` with `EBADF` |
+//! | `SelectSelector` | select(2) / Winsock `select` | all but illumos/Solaris | Unix: fds must be below `FD_SETSIZE` (1024); a closed fd fails `select()` with `EBADF` |
 //! | [`PollingSelector`] | whatever `polling` uses | everywhere | the type behind kqueue, IOCP and event ports |
 //!
 //! `DefaultSelector` is epoll on Linux/Android, kqueue on Apple and the BSDs, IOCP on

@@ -26,8 +26,8 @@ pub(crate) struct Slot<T> {
 /// A selector: Python's `selectors` API over the OS mechanism `B`.
 ///
 /// Use it through its aliases — [`DefaultSelector`](crate::DefaultSelector),
-/// [`EpollSelector`](crate::EpollSelector), [`PollSelector`](crate::PollSelector),
-/// [`SelectSelector`](crate::SelectSelector), [`PollingSelector`](crate::PollingSelector) —
+/// `EpollSelector` (Linux), [`PollSelector`](crate::PollSelector),
+/// `SelectSelector`, [`PollingSelector`](crate::PollingSelector) —
 /// or generically through [`BaseSelector`]. `T` is the data stored with each registration.
 ///
 /// The rules are the same for every backend:
@@ -87,7 +87,7 @@ impl<B: Backend, T> Selector<B, T> {
     /// before closing it (or unregister it by number afterwards).
     ///
     /// # Errors
-    /// `InvalidInput` for an invalid mask (or, for [`SelectSelector`](crate::SelectSelector)
+    /// `InvalidInput` for an invalid mask (or, for `SelectSelector`
     /// on Unix, an fd ≥ `FD_SETSIZE`), `AlreadyExists` if the fd is registered, the kernel's
     /// error if it refuses the source (epoll: `EPERM` for regular files), and an error after
     /// `close()`. On error nothing is registered.
