@@ -18,9 +18,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 #[cfg(unix)]
 const REQUIRED_FDS: libc::rlim_t = 8_000;
 
+/// Raises RLIMIT_NOFILE as far as it goes, up to 2^16 (as root, the hard limit too),
+/// restoring it on drop.
 #[cfg(unix)]
-/// Raises the soft RLIMIT_NOFILE to the hard limit (up to 2^16), restoring it on drop; as
-/// root, first raises the hard limit too.
 struct RaisedLimit {
     old: libc::rlimit,
     fds: libc::rlim_t,
@@ -35,24 +35,28 @@ impl RaisedLimit {
         };
         // SAFETY: getrlimit writes the struct we pass.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) }, 0);
-        let wanted: libc::rlim_t = 1 << 16;
-        let mut new = libc::rlimit {
-            rlim_cur: wanted,
-            rlim_max: wanted.max(old.rlim_max),
-        };
-        // SAFETY: setrlimit reads the struct we pass. Raising the hard limit needs root; if it
-        // is refused, fall back to the current hard limit.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } != 0 {
-            new = libc::rlimit {
-                rlim_cur: old.rlim_max.min(wanted),
-                rlim_max: old.rlim_max,
-            };
-            // SAFETY: as above; the soft limit may always be raised up to the hard one.
-            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) }, 0);
+        // Try ever smaller limits: the hard limit needs root to raise, and macOS refuses a
+        // soft limit above kern.maxfilesperproc even under the hard limit.
+        let mut wanted: libc::rlim_t = 1 << 16;
+        while wanted > old.rlim_cur {
+            for hard in [wanted.max(old.rlim_max), old.rlim_max] {
+                let new = libc::rlimit {
+                    rlim_cur: wanted.min(hard),
+                    rlim_max: hard,
+                };
+                // SAFETY: setrlimit reads the struct we pass.
+                if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
+                    return RaisedLimit {
+                        old,
+                        fds: new.rlim_cur,
+                    };
+                }
+            }
+            wanted -= wanted / 8;
         }
         RaisedLimit {
             old,
-            fds: new.rlim_cur,
+            fds: old.rlim_cur,
         }
     }
 }
