@@ -213,12 +213,14 @@ mod epoll {
 mod poll {
     use super::*;
 
+    // Unix only: Windows selectors take sockets, not files.
     #[cfg(unix)]
     #[test]
     fn regular_file() {
         regular_file_is_always_ready(PollSelector::new().unwrap());
     }
 
+    // Unix only: Windows selectors take sockets, not pipes.
     #[cfg(unix)]
     #[test]
     fn pipes() {
@@ -256,6 +258,7 @@ mod select {
     #[cfg(unix)]
     use ioselectors::select_unix::FD_SETSIZE;
 
+    // Unix only: Winsock numbers sockets freely; FD_SETSIZE caps only the count there.
     #[cfg(unix)]
     #[test]
     fn fd_at_or_above_fd_setsize_is_refused() {
@@ -289,18 +292,21 @@ mod select {
         s.register(&rd, EVENT_READ, "low").unwrap();
     }
 
+    // Unix only: Windows selectors take sockets, not files.
     #[cfg(unix)]
     #[test]
     fn regular_file() {
         regular_file_is_always_ready(SelectSelector::new().unwrap());
     }
 
+    // Unix only: Windows selectors take sockets, not pipes.
     #[cfg(unix)]
     #[test]
     fn pipes() {
         pipe_hangups(SelectSelector::new().unwrap());
     }
 
+    // Unix only: pipes.
     #[cfg(unix)]
     /// select(2) reports a pipe's hang-up in the read set only (spec §9).
     #[test]
@@ -335,6 +341,7 @@ mod select {
 mod polling {
     use super::*;
 
+    // Unix only: the kernel object is an fd (AsFd) on Unix.
     #[cfg(all(unix, not(polling_test_poll_backend)))]
     #[test]
     fn fileno() {
@@ -344,6 +351,7 @@ mod polling {
         );
     }
 
+    // Unix only: needs a closed fd number (fcntl).
     #[cfg(all(unix, not(polling_test_poll_backend)))]
     #[test]
     fn register_bad_fd() {
@@ -361,7 +369,8 @@ mod polling {
         register_file_is_refused(PollingSelector::new().unwrap());
     }
 
-    // Checked where CI runs it (epoll or poll underneath); kqueue's EOF rules differ.
+    // Linux only: pipes (not on Windows); kqueue's EOF rules for pipes differ and cannot be
+    // checked here.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn pipes() {

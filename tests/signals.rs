@@ -1,5 +1,6 @@
 //! test_select_interrupt_noraise and test_select_interrupt_exc, with signals delivered to the
 //! selecting thread by `pthread_kill`. Its own binary: signal handlers are process-wide.
+// Unix only: Windows has no POSIX signals (the waker cases of the suite run there).
 #![cfg(unix)]
 
 mod common;

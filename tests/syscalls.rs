@@ -2,6 +2,7 @@
 //! `epoll_wait`-family syscall; a data-only `modify` makes none; an events-changing `modify`
 //! is one `epoll_ctl`. The test re-runs itself as a child under `strace -f` and reads the
 //! child's trace between marker syscalls.
+// Linux only: strace, and the epoll path it checks.
 #![cfg(any(target_os = "linux", target_os = "android"))]
 
 mod common;
