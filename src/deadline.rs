@@ -18,6 +18,7 @@ pub(crate) enum Deadline {
 }
 
 impl Deadline {
+    #[inline(always)]
     pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
         match timeout {
             None => Deadline::Never,
@@ -31,6 +32,7 @@ impl Deadline {
 
     /// The timeout for the next wait: what is left, so an interrupted or early-woken wait
     /// resumes instead of starting over.
+    #[inline(always)]
     pub(crate) fn remaining(&self) -> Option<Duration> {
         match *self {
             Deadline::Never => None,
@@ -42,6 +44,7 @@ impl Deadline {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn has_passed(&self) -> bool {
         match *self {
             Deadline::Never => false,

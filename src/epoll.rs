@@ -79,21 +79,25 @@ impl Os for Epoll {
         })
     }
 
+    #[inline]
     fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()> {
         epoll::add(&self.epoll, source, data(source.as_raw_fd()), flags(events))?;
         Ok(())
     }
 
+    #[inline]
     fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()> {
         epoll::modify(&self.epoll, borrow(fd), data(fd), flags(events))?;
         Ok(())
     }
 
+    #[inline]
     fn delete(&mut self, fd: RawSource) {
         // EBADF (closed) or ENOENT (number reused): the kernel already forgot the fd.
         let _ = epoll::delete(&self.epoll, borrow(fd));
     }
 
+    #[inline(always)]
     fn wait<F>(
         &mut self,
         timeout: Option<Duration>,

@@ -22,14 +22,17 @@ impl<V> FdMap<V> {
         }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    #[inline]
     pub(crate) fn get(&self, fd: RawSource) -> Option<&V> {
         self.slots.get(usize::try_from(fd).ok()?)?.as_ref()
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, fd: RawSource) -> Option<&mut V> {
         self.slots.get_mut(usize::try_from(fd).ok()?)?.as_mut()
     }
@@ -81,14 +84,17 @@ impl<V> FdMap<V> {
         }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
+    #[inline]
     pub(crate) fn get(&self, fd: RawSource) -> Option<&V> {
         self.map.get(&fd)
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, fd: RawSource) -> Option<&mut V> {
         self.map.get_mut(&fd)
     }

@@ -34,6 +34,7 @@ impl Os for Poll {
         })
     }
 
+    #[inline]
     fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()> {
         let fd = source::raw(source);
         self.position.insert(fd, self.entries.len());
@@ -41,6 +42,7 @@ impl Os for Poll {
         Ok(())
     }
 
+    #[inline]
     fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()> {
         if let Some(&index) = self.position.get(fd) {
             self.entries[index] = sys::entry(fd, events);
@@ -48,6 +50,7 @@ impl Os for Poll {
         Ok(())
     }
 
+    #[inline]
     fn delete(&mut self, fd: RawSource) {
         if let Some(index) = self.position.remove(fd) {
             self.entries.swap_remove(index);
@@ -59,6 +62,7 @@ impl Os for Poll {
         }
     }
 
+    #[inline(always)]
     fn wait<F>(
         &mut self,
         timeout: Option<Duration>,

@@ -83,6 +83,7 @@ impl Os for Polling {
         Ok(Polling::with_poller(poller, mode))
     }
 
+    #[inline]
     fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()> {
         let fd = source::raw(source);
         match self.add_raw(fd, events) {
@@ -97,15 +98,18 @@ impl Os for Polling {
         }
     }
 
+    #[inline]
     fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()> {
         self.poller
             .modify_with_mode(borrow(fd), interest(fd, events), self.mode)
     }
 
+    #[inline]
     fn delete(&mut self, fd: RawSource) {
         let _ = self.poller.delete(borrow(fd));
     }
 
+    #[inline(always)]
     fn wait<F>(
         &mut self,
         timeout: Option<Duration>,

@@ -87,20 +87,24 @@ impl Os for Select {
         }
     }
 
+    #[inline]
     fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()> {
         self.set(source.as_raw_fd(), events);
         Ok(())
     }
 
+    #[inline]
     fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()> {
         self.set(fd, events);
         Ok(())
     }
 
+    #[inline]
     fn delete(&mut self, fd: RawSource) {
         self.set(fd, Events::empty());
     }
 
+    #[inline(always)]
     fn wait<F>(
         &mut self,
         timeout: Option<Duration>,

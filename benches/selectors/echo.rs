@@ -1,0 +1,220 @@
+//! Echo: C loopback connections, each with one message in flight; round trips per second of
+//! an ioselectors echo server against a mio echo server doing the same work. The client is
+//! the same for both (level-triggered raw epoll) and runs on its own thread.
+
+use crate::measure::{median, Plan};
+use ioselectors::{DefaultSelector, EVENT_READ};
+use rustix::event::{epoll, Timespec};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+pub struct Row {
+    pub connections: usize,
+    pub size: usize,
+    /// Round trips per second.
+    pub ours: f64,
+    pub mio: f64,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Server {
+    Ioselectors,
+    Mio,
+}
+
+pub fn run(plan: &Plan) -> Vec<Row> {
+    println!("echo: round trips per second, C connections with one message in flight each");
+    let mut rows = Vec::new();
+    for connections in [1, 100, 1000] {
+        for size in [64, 4096] {
+            let (mut ours, mut mio) = (Vec::new(), Vec::new());
+            for round in 0..plan.echo_rounds {
+                let order = if round % 2 == 0 {
+                    [Server::Ioselectors, Server::Mio]
+                } else {
+                    [Server::Mio, Server::Ioselectors]
+                };
+                for server in order {
+                    let rate = one_round(server, connections, size, plan.echo_round);
+                    if server == Server::Ioselectors {
+                        ours.push(rate)
+                    } else {
+                        mio.push(rate)
+                    }
+                }
+            }
+            let row = Row {
+                connections,
+                size,
+                ours: median(ours),
+                mio: median(mio),
+            };
+            println!(
+                "  C={connections:>4} size={size:>4}: ioselectors {:.0}, mio {:.0} ({:.2}x)",
+                row.ours,
+                row.mio,
+                row.ours / row.mio
+            );
+            rows.push(row);
+        }
+    }
+    println!();
+    rows
+}
+
+fn one_round(server: Server, connections: usize, size: usize, duration: Duration) -> f64 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let thread = std::thread::spawn(move || match server {
+        Server::Ioselectors => serve_ioselectors(listener, connections),
+        Server::Mio => serve_mio(listener, connections),
+    });
+    let rate = client(addr, connections, size, duration);
+    thread.join().unwrap();
+    rate
+}
+
+/// Sends one message per connection, and another each time its echo is back in full.
+fn client(addr: SocketAddr, connections: usize, size: usize, duration: Duration) -> f64 {
+    let streams: Vec<TcpStream> = (0..connections)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+    for (i, stream) in streams.iter().enumerate() {
+        stream.set_nodelay(true).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        epoll::add(
+            &ep,
+            stream,
+            epoll::EventData::new_u64(i as u64),
+            epoll::EventFlags::IN,
+        )
+        .unwrap();
+    }
+    let message = vec![b'x'; size];
+    let mut received = vec![0usize; connections];
+    let mut buf = vec![0u8; 65536];
+    let mut events: Vec<epoll::Event> = Vec::with_capacity(connections);
+    let timeout = Timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    let start = Instant::now();
+    for mut stream in &streams {
+        stream.write_all(&message).unwrap();
+    }
+    let mut trips = 0u64;
+    while start.elapsed() < duration {
+        events.clear();
+        epoll::wait(
+            &ep,
+            rustix::buffer::spare_capacity(&mut events),
+            Some(&timeout),
+        )
+        .unwrap();
+        for event in &events {
+            let i = event.data.u64() as usize;
+            let mut stream = &streams[i];
+            match stream.read(&mut buf) {
+                Ok(n) if n > 0 => received[i] += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                other => panic!("client read: {other:?}"),
+            }
+            if received[i] >= size {
+                received[i] -= size;
+                trips += 1;
+                stream.write_all(&message).unwrap();
+            }
+        }
+    }
+    trips as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Accepts `connections` clients, then echoes until all of them have hung up.
+fn serve_ioselectors(listener: TcpListener, connections: usize) {
+    const LISTENER: usize = usize::MAX;
+    let mut sel = DefaultSelector::new().unwrap();
+    sel.register(&listener, EVENT_READ, LISTENER).unwrap();
+    let mut conns: Vec<Option<TcpStream>> = Vec::with_capacity(connections);
+    let mut open = 0;
+    let mut ready = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while conns.len() < connections || open > 0 {
+        sel.select_into(None, &mut ready).unwrap();
+        for (key, _) in &ready {
+            if key.data == LISTENER {
+                while let Ok((conn, _)) = listener.accept() {
+                    conn.set_nonblocking(true).unwrap();
+                    conn.set_nodelay(true).unwrap();
+                    sel.register(&conn, EVENT_READ, conns.len()).unwrap();
+                    conns.push(Some(conn));
+                    open += 1;
+                }
+                continue;
+            }
+            let Some(conn) = conns[key.data].as_mut() else {
+                continue;
+            };
+            // Level-triggered: one read per readiness; what is left is reported again.
+            match conn.read(&mut buf) {
+                // A failed write (the client hung up) shows as EOF or reset on the next read.
+                Ok(n) if n > 0 => drop(conn.write_all(&buf[..n])),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                // End of file, or reset by a client that hung up with an echo unread.
+                _ => {
+                    sel.unregister(&*conn).unwrap();
+                    conns[key.data] = None;
+                    open -= 1;
+                }
+            }
+        }
+    }
+}
+
+/// The same server on mio: edge-triggered, so each readiness is read until it would block.
+fn serve_mio(listener: TcpListener, connections: usize) {
+    const LISTENER: mio::Token = mio::Token(usize::MAX - 1);
+    let mut poll = mio::Poll::new().unwrap();
+    let mut listener = mio::net::TcpListener::from_std(listener);
+    poll.registry()
+        .register(&mut listener, LISTENER, mio::Interest::READABLE)
+        .unwrap();
+    let mut conns: Vec<Option<mio::net::TcpStream>> = Vec::with_capacity(connections);
+    let mut accepted = 0;
+    let mut open = 0;
+    let mut events = mio::Events::with_capacity(1024);
+    let mut buf = vec![0u8; 65536];
+    while accepted < connections || open > 0 {
+        poll.poll(&mut events, None).unwrap();
+        for event in &events {
+            if event.token() == LISTENER {
+                while let Ok((mut conn, _)) = listener.accept() {
+                    conn.set_nodelay(true).unwrap();
+                    poll.registry()
+                        .register(&mut conn, mio::Token(conns.len()), mio::Interest::READABLE)
+                        .unwrap();
+                    conns.push(Some(conn));
+                    accepted += 1;
+                    open += 1;
+                }
+                continue;
+            }
+            let i = event.token().0;
+            while let Some(conn) = conns[i].as_mut() {
+                match conn.read(&mut buf) {
+                    // A failed write (the client hung up) shows as EOF or reset on the next read.
+                    Ok(n) if n > 0 => drop(conn.write_all(&buf[..n])),
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    // End of file, or reset by a client that hung up with an echo unread.
+                    _ => {
+                        poll.registry().deregister(conn).unwrap();
+                        conns[i] = None;
+                        open -= 1;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `cargo bench --bench selectors`: ioselectors against raw epoll, `polling`, `mio` and CPython,
+//! on libevent-style dispatch, register/modify/unregister churn and a loopback echo server.
+//!
+//! Each workload runs every contender in the same process, interleaved round by round, and
+//! reports medians and ratios (never absolute targets). CPython's numbers come from
+//! `bench/python_selectors.py`, run as a subprocess in the same run. The results, the targets
+//! (met / not met) and a log-log plot of dispatch cost against N are written to
+//! `docs/benchmarks.md` and `docs/dispatch.svg`.
+//!
+//! `cargo bench --bench selectors -- --quick` is a short smoke run; it writes its report
+//! under `target/bench/` instead of `docs/`.
+
+#[cfg(target_os = "linux")]
+mod churn;
+#[cfg(target_os = "linux")]
+mod dispatch;
+#[cfg(target_os = "linux")]
+mod echo;
+#[cfg(target_os = "linux")]
+mod measure;
+#[cfg(target_os = "linux")]
+mod memory;
+#[cfg(target_os = "linux")]
+mod python;
+#[cfg(target_os = "linux")]
+mod report;
+
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: memory::Counting = memory::Counting;
+
+#[cfg(target_os = "linux")]
+fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let plan = measure::Plan::new(quick);
+    measure::raise_fd_limit();
+
+    println!(
+        "ioselectors benchmarks ({} run)\n",
+        if quick { "quick" } else { "full" }
+    );
+    let python = python::run(quick);
+    let dispatch = dispatch::run(&plan);
+    let churn = churn::run(&plan);
+    let echo = echo::run(&plan);
+    let memory = memory::run();
+
+    let report = report::Report {
+        quick,
+        dispatch,
+        churn,
+        echo,
+        memory,
+        python,
+    };
+    report.print_and_write();
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    println!("the benchmarks compare against raw epoll: they run on Linux only");
+}

@@ -1,0 +1,457 @@
+//! The report: tables and targets on stdout, and `docs/benchmarks.md` + `docs/dispatch.svg`.
+
+use crate::{churn, dispatch, echo, memory, python::Python};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+pub struct Report {
+    pub quick: bool,
+    pub dispatch: Vec<dispatch::Row>,
+    pub churn: Vec<(&'static str, f64)>,
+    pub echo: Vec<echo::Row>,
+    pub memory: Vec<memory::Row>,
+    pub python: Option<Python>,
+}
+
+const CPYTHON: [(&str, &str); 3] = [
+    ("cpython-epoll", "CPython EpollSelector"),
+    ("cpython-poll", "CPython PollSelector"),
+    ("cpython-select", "CPython SelectSelector"),
+];
+
+struct Target {
+    what: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+impl Report {
+    pub fn print_and_write(&self) {
+        let mut md = String::new();
+        let _ = writeln!(md, "# Benchmarks\n");
+        let _ = writeln!(md, "{}\n", self.machine());
+        let _ = writeln!(
+            md,
+            "Reproduce with `cargo bench --bench selectors` (about 10 minutes; it needs `python3` for the \
+             CPython columns). Every contender runs in the same process, interleaved round by round; each \
+             figure is a median. Ratios are what count: absolute times depend on the machine.\n"
+        );
+        let targets = self.targets();
+        md.push_str(&targets_table(&targets));
+        md.push_str(&self.dispatch_table());
+        md.push_str("![dispatch cost against N, log-log](dispatch.svg)\n\n");
+        md.push_str(&self.churn_table());
+        md.push_str(&self.echo_table());
+        md.push_str(&self.memory_table());
+
+        println!("{}", md.replace("`", ""));
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let dir = if self.quick {
+            root.join("target/bench")
+        } else {
+            root.join("docs")
+        };
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("benchmarks.md"), md).unwrap();
+        std::fs::write(dir.join("dispatch.svg"), self.plot()).unwrap();
+        println!(
+            "written: {} and dispatch.svg",
+            dir.join("benchmarks.md").display()
+        );
+        let missed = targets.iter().filter(|t| t.met == Some(false)).count();
+        println!(
+            "targets: {} met, {missed} not met",
+            targets.iter().filter(|t| t.met == Some(true)).count()
+        );
+    }
+
+    fn machine(&self) -> String {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let rustc = Command::new("rustc")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let python = self
+            .python
+            .as_ref()
+            .map_or("not run".to_string(), |p| format!("CPython {}", p.version));
+        format!(
+            "Run on {} ({}): {cpu}, {cores} cores, Linux {}; {rustc}; {python}.",
+            today(),
+            if self.quick { "quick run" } else { "full run" },
+            kernel.trim()
+        )
+    }
+
+    fn python_dispatch(&self, implementation: &str, n: usize, active: usize) -> Option<f64> {
+        self.python.as_ref()?.dispatch(implementation, n, active)
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        let mut targets = Vec::new();
+        for active in [1, 100] {
+            let row = self
+                .dispatch
+                .iter()
+                .find(|r| r.n == 1000 && r.active == active);
+            let ratio = row.and_then(|r| Some(r.ns(dispatch::DEFAULT)? / r.ns(dispatch::RAW)?));
+            targets.push(Target {
+                what: format!(
+                    "dispatch N=1000 A={active}: DefaultSelector ≤ 1.10 × raw epoll_wait"
+                ),
+                measured: ratio.map_or("not measured".into(), |r| format!("{r:.2} ×")),
+                met: ratio.map(|r| r <= 1.10),
+            });
+        }
+        for (active, wanted) in [(1, 4.0), (100, 3.0)] {
+            let ours = self
+                .dispatch
+                .iter()
+                .find(|r| r.n == 1000 && r.active == active)
+                .and_then(|r| r.ns(dispatch::DEFAULT));
+            let speedup = self
+                .python_dispatch("cpython-epoll", 1000, active)
+                .zip(ours)
+                .map(|(py, ours)| py / ours);
+            targets.push(Target {
+                what: format!(
+                    "dispatch N=1000 A={active}: ≥ {wanted:.0} × faster than CPython EpollSelector"
+                ),
+                measured: speedup.map_or("not measured".into(), |s| format!("{s:.1} × faster")),
+                met: speedup.map(|s| s >= wanted),
+            });
+        }
+        let churn_ns = |name| {
+            self.churn
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, ns)| *ns)
+        };
+        let churn = churn_ns(churn::DEFAULT)
+            .zip(churn_ns(churn::RAW))
+            .map(|(ours, raw)| ours / raw);
+        targets.push(Target {
+            what: "churn: DefaultSelector ≤ 1.25 × raw epoll_ctl".into(),
+            measured: churn.map_or("not measured".into(), |r| format!("{r:.2} ×")),
+            met: churn.map(|r| r <= 1.25),
+        });
+        let worst = self
+            .echo
+            .iter()
+            .map(|r| (r.ours / r.mio, r))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        targets.push(Target {
+            what: "echo: ≥ 0.95 × mio's throughput, at every C and size".into(),
+            measured: worst.map_or("not measured".into(), |(r, row)| {
+                format!("lowest {r:.2} × (C={}, {} B)", row.connections, row.size)
+            }),
+            met: worst.map(|(r, _)| r >= 0.95),
+        });
+        targets.push(Target {
+            what: "zero heap allocations per select() in steady state".into(),
+            measured: "0 (tests/zero_alloc.rs, every backend)".into(),
+            met: None,
+        });
+        for row in &self.memory {
+            let limit = 64 + row.data_size;
+            targets.push(Target {
+                what: format!(
+                    "memory per registration ≤ 64 + size_of::<{}>() = {limit} bytes",
+                    row.data
+                ),
+                measured: format!("{:.1} bytes", row.bytes_per_registration),
+                met: Some(row.bytes_per_registration <= limit as f64),
+            });
+        }
+        targets
+    }
+
+    fn dispatch_table(&self) -> String {
+        let names: Vec<&str> = {
+            let mut names: Vec<&str> = Vec::new();
+            for row in &self.dispatch {
+                for (name, _) in &row.results {
+                    if !names.contains(name) {
+                        names.push(name);
+                    }
+                }
+            }
+            names
+        };
+        let mut md = String::from("## Dispatch\n\nns per non-blocking `select()` with N socket pairs registered and A of them ready (libevent's `test/bench.c` shape); in brackets, the ratio to raw `epoll_wait`. mio is edge-triggered, so one byte is written to each active pair before each of its polls and read back after it (untimed).\n\n| N | A |");
+        for name in &names {
+            let _ = write!(md, " {name} |");
+        }
+        for (_, label) in CPYTHON {
+            let _ = write!(md, " {label} |");
+        }
+        md.push_str(" CPython EpollSelector ÷ DefaultSelector |\n|---:|---:|");
+        md.push_str(&"---:|".repeat(names.len() + CPYTHON.len() + 1));
+        md.push('\n');
+        for row in &self.dispatch {
+            let raw = row.ns(dispatch::RAW).unwrap_or(f64::NAN);
+            let _ = write!(md, "| {} | {} |", row.n, row.active);
+            for name in &names {
+                match row.ns(name) {
+                    Some(ns) => {
+                        let _ = write!(md, " {ns:.0} ({:.2}) |", ns / raw);
+                    }
+                    None => md.push_str(" — |"),
+                }
+            }
+            for (key, _) in CPYTHON {
+                match self.python_dispatch(key, row.n, row.active) {
+                    Some(ns) => {
+                        let _ = write!(md, " {ns:.0} ({:.2}) |", ns / raw);
+                    }
+                    None => md.push_str(" — |"),
+                }
+            }
+            match self
+                .python_dispatch("cpython-epoll", row.n, row.active)
+                .zip(row.ns(dispatch::DEFAULT))
+            {
+                Some((py, ours)) => {
+                    let _ = writeln!(md, " {:.1} × |", py / ours);
+                }
+                None => md.push_str(" — |\n"),
+            }
+        }
+        md.push('\n');
+        md
+    }
+
+    fn churn_table(&self) -> String {
+        let raw = self
+            .churn
+            .iter()
+            .find(|(n, _)| *n == churn::RAW)
+            .map_or(f64::NAN, |(_, ns)| *ns);
+        let mut md = String::from("## Churn\n\nns per `register` + `modify` (READ → READ | WRITE) + `unregister` of one socket.\n\n| Contender | ns | ÷ raw epoll_ctl |\n|---|---:|---:|\n");
+        for (name, ns) in &self.churn {
+            let _ = writeln!(md, "| {name} | {ns:.0} | {:.2} |", ns / raw);
+        }
+        for (key, label) in CPYTHON {
+            if let Some(ns) = self.python.as_ref().and_then(|p| p.churn(key)) {
+                let _ = writeln!(md, "| {label} | {ns:.0} | {:.2} |", ns / raw);
+            }
+        }
+        md.push('\n');
+        md
+    }
+
+    fn echo_table(&self) -> String {
+        let mut md = String::from("## Echo\n\nRound trips per second: C loopback TCP connections, one message in flight on each, served by an echo loop on one thread; the client (level-triggered raw epoll) runs on the other core. The ioselectors server is level-triggered (one read per readiness); the mio server is edge-triggered (reads until `WouldBlock`).\n\n| C | size | ioselectors | mio | ioselectors ÷ mio | CPython EpollSelector |\n|---:|---:|---:|---:|---:|---:|\n");
+        for row in &self.echo {
+            let py = self
+                .python
+                .as_ref()
+                .and_then(|p| p.echo("cpython-epoll", row.connections, row.size));
+            let _ = writeln!(
+                md,
+                "| {} | {} B | {:.0} | {:.0} | {:.2} | {} |",
+                row.connections,
+                row.size,
+                row.ours,
+                row.mio,
+                row.ours / row.mio,
+                py.map_or("—".into(), |v| format!("{v:.0}"))
+            );
+        }
+        md.push('\n');
+        md
+    }
+
+    fn memory_table(&self) -> String {
+        let mut md = String::from("## Memory\n\nHeap bytes per registration of a `DefaultSelector<T>` holding 10,000 registrations (both ends of 5,000 socket pairs), counted by a global allocator; the kernel's own epoll memory is not included.\n\n| T | size_of::<T>() | bytes per registration | limit (64 + size_of) |\n|---|---:|---:|---:|\n");
+        for row in &self.memory {
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {:.1} | {} |",
+                row.data,
+                row.data_size,
+                row.bytes_per_registration,
+                64 + row.data_size
+            );
+        }
+        md.push('\n');
+        md
+    }
+
+    /// Log-log dispatch cost against N, one panel per A (1, and N/10).
+    fn plot(&self) -> String {
+        let mut series: Vec<Series> = Vec::new();
+        let mut add = |name: String, n: usize, active: usize, ns: f64| match series
+            .iter_mut()
+            .find(|(s, _)| *s == name)
+        {
+            Some((_, points)) => points.push((n, active, ns)),
+            None => series.push((name, vec![(n, active, ns)])),
+        };
+        for row in &self.dispatch {
+            for (name, ns) in &row.results {
+                add(name.to_string(), row.n, row.active, *ns);
+            }
+            for (key, label) in CPYTHON {
+                if let Some(ns) = self.python_dispatch(key, row.n, row.active) {
+                    add(label.to_string(), row.n, row.active, ns);
+                }
+            }
+        }
+        crate::report::svg(&series)
+    }
+}
+
+fn targets_table(targets: &[Target]) -> String {
+    let mut md = String::from("## Targets\n\n| Target | Measured | |\n|---|---|---|\n");
+    for t in targets {
+        let verdict = match t.met {
+            Some(true) => "met",
+            Some(false) => "**not met**",
+            None => "checked by a test",
+        };
+        let _ = writeln!(md, "| {} | {} | {verdict} |", t.what, t.measured);
+    }
+    md.push('\n');
+    md
+}
+
+/// A plotted line: its name, and (N, A, ns) points.
+type Series = (String, Vec<(usize, usize, f64)>);
+
+const COLORS: [&str; 9] = [
+    "#d62728", "#1f77b4", "#2ca02c", "#000000", "#9467bd", "#8c564b", "#ff7f0e", "#17becf",
+    "#bcbd22",
+];
+
+/// Two log-log panels (A = 1, A = N/10): x = N, y = ns per select.
+fn svg(series: &[Series]) -> String {
+    let (width, height, panel_w, top, plot_h, left) = (1000.0, 520.0, 380.0, 50.0, 330.0, 70.0);
+    let all: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|x| x.2))
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    let (ymin, ymax) = (
+        all.iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min)
+            .log10()
+            .floor(),
+        all.iter().cloned().fold(0.0, f64::max).log10().ceil(),
+    );
+    let (xmin, xmax) = (1.0, 4.0); // log10 of 10 .. 10,000
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"24\" font-size=\"16\" text-anchor=\"middle\">ns per non-blocking select() against N registered (log-log): epoll is O(ready), poll and select are O(N)</text>\n",
+        width / 2.0
+    );
+    for (panel, title) in ["A = 1 ready", "A = N/10 ready"].iter().enumerate() {
+        let x0 = left + panel as f64 * (panel_w + 90.0);
+        let px = |n: f64| x0 + (n.log10() - xmin) / (xmax - xmin) * panel_w;
+        let py = |ns: f64| top + plot_h - (ns.log10() - ymin) / (ymax - ymin) * plot_h;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"14\">{title}</text>",
+            x0 + panel_w / 2.0,
+            top - 8.0
+        );
+        let _ = writeln!(svg, "<rect x=\"{x0}\" y=\"{top}\" width=\"{panel_w}\" height=\"{plot_h}\" fill=\"none\" stroke=\"#888\"/>");
+        for e in 1..=4 {
+            let x = px(10f64.powi(e));
+            let _ = writeln!(svg, "<line x1=\"{x}\" y1=\"{top}\" x2=\"{x}\" y2=\"{}\" stroke=\"#eee\"/><text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text>", top + plot_h, top + plot_h + 16.0, 10usize.pow(e as u32));
+        }
+        for e in ymin as i32..=ymax as i32 {
+            let y = py(10f64.powi(e));
+            let _ = writeln!(svg, "<line x1=\"{x0}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", x0 + panel_w, x0 - 6.0, y + 4.0, format_ns(10f64.powi(e)));
+        }
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">N (registered socket pairs)</text>",
+            x0 + panel_w / 2.0,
+            top + plot_h + 34.0
+        );
+        for (i, (name, points)) in series.iter().enumerate() {
+            let mut pts: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|(n, a, ns)| {
+                    ns.is_finite()
+                        && (if panel == 0 {
+                            *a == 1
+                        } else {
+                            *a == (n / 10).max(1)
+                        })
+                })
+                .map(|(n, _, ns)| (px(*n as f64), py(*ns)))
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let color = COLORS[i % COLORS.len()];
+            let dash = if name.starts_with("CPython") {
+                " stroke-dasharray=\"6 3\""
+            } else {
+                ""
+            };
+            let path: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+            let _ = writeln!(svg, "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash}/>", path.join(" "));
+            for (x, y) in &pts {
+                let _ = writeln!(
+                    svg,
+                    "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{color}\"/>"
+                );
+            }
+        }
+    }
+    for (i, (name, _)) in series.iter().enumerate() {
+        let (x, y) = (
+            left + (i % 3) as f64 * 300.0,
+            top + plot_h + 62.0 + (i / 3) as f64 * 18.0,
+        );
+        let color = COLORS[i % COLORS.len()];
+        let dash = if name.starts_with("CPython") {
+            " stroke-dasharray=\"6 3\""
+        } else {
+            ""
+        };
+        let _ = writeln!(svg, "<line x1=\"{x}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{color}\" stroke-width=\"2\"{dash}/><text x=\"{}\" y=\"{}\">{name}</text>", y - 4.0, x + 24.0, y - 4.0, x + 30.0, y);
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn format_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{} µs", ns / 1e3)
+    } else {
+        format!("{ns} ns")
+    }
+}
+
+/// Today's date (UTC), from the system clock.
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
