@@ -218,3 +218,14 @@ fn serve_mio(listener: TcpListener, connections: usize) {
         }
     }
 }
+
+/// One echo case (C=1000, 4 KiB) for 3 s on one server, for strace or perf.
+pub fn profile(server: &str) {
+    let server = if server == "mio" {
+        Server::Mio
+    } else {
+        Server::Ioselectors
+    };
+    let rate = one_round(server, 1000, 4096, Duration::from_secs(3));
+    println!("{rate:.0} round trips per second");
+}

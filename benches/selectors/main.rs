@@ -32,6 +32,13 @@ static ALLOCATOR: memory::Counting = memory::Counting;
 #[cfg(target_os = "linux")]
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
+    if let Some(echo) = std::env::args()
+        .skip_while(|arg| arg != "--echo-only")
+        .nth(1)
+    {
+        // Profiling aid: `--echo-only ioselectors|mio` serves C=1000 4 KiB echo for 3 s.
+        return echo::profile(&echo);
+    }
     let plan = measure::Plan::new(quick);
     measure::raise_fd_limit();
 

@@ -31,8 +31,8 @@ impl Plan {
                 quick,
                 rounds: 31,
                 batch: Duration::from_millis(10),
-                echo_round: Duration::from_millis(700),
-                echo_rounds: 3,
+                echo_round: Duration::from_secs(1),
+                echo_rounds: 5,
             }
         }
     }
