@@ -56,11 +56,7 @@ pub struct Selector<B: Backend, T> {
 impl<B: Backend, T> Selector<B, T> {
     /// Creates the selector and its kernel object, if the backend has one.
     pub fn new() -> io::Result<Self> {
-        Ok(Selector {
-            backend: B::open()?,
-            keys: FdMap::new(),
-            closed: false,
-        })
+        Ok(Selector::with_backend(B::open()?))
     }
 
     pub(crate) fn with_backend(backend: B) -> Self {

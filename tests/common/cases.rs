@@ -489,25 +489,24 @@ pub fn timeout(mut s: impl BaseSelector<Data>) {
         assert!(s.select(ZERO).unwrap().is_empty());
     });
     assert!(elapsed < LATE);
-    let (elapsed, result) = timed(|| s.select(Some(Duration::from_secs(1))).unwrap());
+    assert_full_wait(&mut s, Duration::from_secs(1));
+}
+
+/// A select with nothing ready returns empty, not before `timeout` and not very late.
+fn assert_full_wait(s: &mut impl BaseSelector<Data>, timeout: Duration) {
+    let (elapsed, result) = timed(|| s.select(Some(timeout)).unwrap());
     assert!(result.is_empty());
     assert!(
-        elapsed >= Duration::from_secs(1),
-        "returned early, after {elapsed:?}"
+        elapsed >= timeout,
+        "{timeout:?} returned early, after {elapsed:?}"
     );
-    assert!(elapsed < LATE, "took {elapsed:?}");
+    assert!(elapsed < LATE, "{timeout:?} took {elapsed:?}");
 }
 
 /// test_empty_select_timeout (kqueue's in CPython; here every backend): nothing registered,
 /// and the timeout is still served in full.
 pub fn empty_select_timeout(mut s: impl BaseSelector<Data>) {
-    let (elapsed, result) = timed(|| s.select(Some(Duration::from_secs(1))).unwrap());
-    assert!(result.is_empty());
-    assert!(
-        elapsed >= Duration::from_secs(1),
-        "returned early, after {elapsed:?}"
-    );
-    assert!(elapsed < LATE, "took {elapsed:?}");
+    assert_full_wait(&mut s, Duration::from_secs(1));
 }
 
 /// §7.1: a sub-millisecond timeout is rounded up, never down to a busy poll.
@@ -515,11 +514,7 @@ pub fn sub_millisecond_timeout(mut s: impl BaseSelector<Data>) {
     let (rd, _wr) = pair();
     s.register(&rd, EVENT_READ, "rd").unwrap();
     for micros in [1, 100, 999, 1500] {
-        let timeout = Duration::from_micros(micros);
-        let (elapsed, result) = timed(|| s.select(Some(timeout)).unwrap());
-        assert!(result.is_empty());
-        assert!(elapsed >= timeout, "{timeout:?} returned after {elapsed:?}");
-        assert!(elapsed < LATE);
+        assert_full_wait(&mut s, Duration::from_micros(micros));
     }
 }
 
@@ -711,21 +706,16 @@ pub fn waker_unblocks_select(mut s: impl BaseSelector<Data>) {
 /// A non-blocking `connect` that fails is reported as WRITE (on Windows' select through the
 /// except set, as CPython does), so the caller learns of it through `SO_ERROR`.
 pub fn failed_connect_is_writable(mut s: impl BaseSelector<Data>) {
-    use socket2::{Domain, Socket, Type};
     let closed_port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.set_nonblocking(true).unwrap();
-    match socket.connect(&closed_port.into()) {
-        Err(err)
-            if err.kind() == ErrorKind::WouldBlock
-                || err.raw_os_error() == Some(libc_einprogress()) => {}
+    let socket = match start_connect(closed_port) {
+        Ok(socket) => socket,
         // Refused at once (some loopbacks do): nothing left to wait for.
         Err(err) if err.kind() == ErrorKind::ConnectionRefused => return,
-        other => panic!("unexpected connect result {other:?}"),
-    }
+        Err(err) => panic!("unexpected connect result {err:?}"),
+    };
     let key = s
         .register(&socket, EVENT_WRITE, "connecting")
         .unwrap()
@@ -737,14 +727,26 @@ pub fn failed_connect_is_writable(mut s: impl BaseSelector<Data>) {
     assert_eq!(error.kind(), ErrorKind::ConnectionRefused, "{error}");
 }
 
+/// A socket whose non-blocking connect to `addr` has started (or already completed).
+fn start_connect(addr: std::net::SocketAddr) -> io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => Ok(socket),
+        // EINPROGRESS on Unix; WSAEWOULDBLOCK (WouldBlock) on Windows.
+        Err(err) if err.kind() == ErrorKind::WouldBlock || in_progress(&err) => Ok(socket),
+        Err(err) => Err(err),
+    }
+}
+
 #[cfg(unix)]
-fn libc_einprogress() -> i32 {
-    libc::EINPROGRESS
+fn in_progress(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::EINPROGRESS)
 }
 
 #[cfg(windows)]
-fn libc_einprogress() -> i32 {
-    10036 // WSAEINPROGRESS; a non-blocking connect gives WSAEWOULDBLOCK (WouldBlock)
+fn in_progress(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(10036) // WSAEINPROGRESS
 }
 
 /// socketserver's pattern: a listener registered for READ is ready when a client connects.
@@ -889,17 +891,8 @@ pub fn closed_source_does_not_disturb_others(mut s: impl BaseSelector<Data>) {
 
 /// kafka-python's pattern: a non-blocking connect is complete when the socket is writable.
 pub fn connect_success_is_writable(mut s: impl BaseSelector<Data>) {
-    use socket2::{Domain, Socket, Type};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.set_nonblocking(true).unwrap();
-    match socket.connect(&listener.local_addr().unwrap().into()) {
-        Ok(()) => {}
-        Err(err)
-            if err.kind() == ErrorKind::WouldBlock
-                || err.raw_os_error() == Some(libc_einprogress()) => {}
-        Err(err) => panic!("connect: {err}"),
-    }
+    let socket = start_connect(listener.local_addr().unwrap()).unwrap();
     let key = s
         .register(&socket, EVENT_WRITE, "connecting")
         .unwrap()
