@@ -48,6 +48,16 @@
 //! `DefaultSelector` is epoll on Linux/Android, kqueue on Apple and the BSDs, IOCP on
 //! Windows, event ports on illumos/Solaris and poll on other Unix systems.
 //!
+//! **Windows selectors take sockets only**: `register` takes `AsSocket`, and a handle lent as
+//! a socket that is not one (a file, a pipe, the console) gets `InvalidInput`
+//! ([`SelectorError::NotASocket`]).
+//!
+//! **What is verified where.** The whole test suite runs on Linux for epoll, poll, select and
+//! `polling` (over both of its Linux backends, and with the event-port level emulation), and
+//! under Wine for the Windows selectors (IOCP, `WSAPoll`, Winsock `select`). kqueue and event
+//! ports are type-checked here and run in the macOS and FreeBSD jobs of the crate's GitHub
+//! workflow.
+//!
 //! # Zero-allocation loops
 //!
 //! [`Selector::select`] returns a fresh `Vec`; [`Selector::select_into`] fills one you keep,
