@@ -102,32 +102,24 @@ pub use epoll::Epoll;
 mod poll;
 pub use poll::Poll;
 
-// rustix offers select(2) on these Unix systems only (not on illumos/Solaris).
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-pub mod select_unix;
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-pub use select_unix::Select;
-
-#[cfg(windows)]
-pub mod select_windows;
-#[cfg(windows)]
-pub use select_windows::Select;
+cfg_if::cfg_if! {
+    if #[cfg(windows)] {
+        pub mod select_windows;
+        pub use select_windows::Select;
+    } else if #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))] {
+        // rustix offers select(2) on these Unix systems only (not on illumos/Solaris).
+        pub mod select_unix;
+        pub use select_unix::Select;
+    }
+}
 
 /// epoll, directly through rustix: one `epoll_wait` per `select()`. Linux and Android.
 #[cfg(any(target_os = "linux", target_os = "android"))]

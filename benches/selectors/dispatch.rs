@@ -2,7 +2,7 @@
 //! and the cost of one non-blocking select.
 
 use crate::measure::{compare, consume, Contender, Plan};
-use ioselectors::{DefaultSelector, PollSelector, SelectSelector, EVENT_READ};
+use ioselectors::{Backend, DefaultSelector, PollSelector, SelectSelector, Selector, EVENT_READ};
 use mio::unix::SourceFd;
 use rustix::event::{epoll, Timespec};
 use std::io::{Read, Write};
@@ -89,12 +89,17 @@ fn measure(plan: &Plan, pairs: &[(UnixStream, UnixStream)], active: usize) -> Ro
     set_active(pairs, active);
     let n = pairs.len();
     let mut contenders = vec![
-        ioselectors_default(pairs, active),
-        ioselectors_poll(pairs, active),
+        ioselectors(DEFAULT, DefaultSelector::new().unwrap(), pairs, active),
+        ioselectors(POLL, PollSelector::new().unwrap(), pairs, active),
     ];
     // select(2) takes fds below FD_SETSIZE only.
     if pairs.iter().all(|(reader, _)| reader.as_raw_fd() < 1024) {
-        contenders.push(ioselectors_select(pairs, active));
+        contenders.push(ioselectors(
+            SELECT,
+            SelectSelector::new().unwrap(),
+            pairs,
+            active,
+        ));
     }
     contenders.push(raw_epoll(pairs, active));
     contenders.push(polling_level(pairs, active));
@@ -104,40 +109,19 @@ fn measure(plan: &Plan, pairs: &[(UnixStream, UnixStream)], active: usize) -> Ro
     Row { n, active, results }
 }
 
-fn ioselectors_default(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'static> {
-    let mut sel = DefaultSelector::new().unwrap();
+/// One of ioselectors' selectors, with every reader registered.
+fn ioselectors<B: Backend + 'static>(
+    name: &'static str,
+    mut sel: Selector<B, usize>,
+    pairs: &[(UnixStream, UnixStream)],
+    active: usize,
+) -> Contender<'static> {
     for (i, (reader, _)) in pairs.iter().enumerate() {
         sel.register(reader, EVENT_READ, i).unwrap();
     }
     let mut ready = Vec::with_capacity(pairs.len());
     assert_eq!(sel.select_into(ZERO, &mut ready).unwrap(), active);
-    Contender::timed(DEFAULT, move || {
-        sel.select_into(ZERO, &mut ready).unwrap();
-        consume(ready.iter().map(|(key, _)| key.data).sum::<usize>());
-    })
-}
-
-fn ioselectors_poll(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'static> {
-    let mut sel = PollSelector::new().unwrap();
-    for (i, (reader, _)) in pairs.iter().enumerate() {
-        sel.register(reader, EVENT_READ, i).unwrap();
-    }
-    let mut ready = Vec::with_capacity(pairs.len());
-    assert_eq!(sel.select_into(ZERO, &mut ready).unwrap(), active);
-    Contender::timed(POLL, move || {
-        sel.select_into(ZERO, &mut ready).unwrap();
-        consume(ready.iter().map(|(key, _)| key.data).sum::<usize>());
-    })
-}
-
-fn ioselectors_select(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'static> {
-    let mut sel = SelectSelector::new().unwrap();
-    for (i, (reader, _)) in pairs.iter().enumerate() {
-        sel.register(reader, EVENT_READ, i).unwrap();
-    }
-    let mut ready = Vec::with_capacity(pairs.len());
-    assert_eq!(sel.select_into(ZERO, &mut ready).unwrap(), active);
-    Contender::timed(SELECT, move || {
+    Contender::timed(name, move || {
         sel.select_into(ZERO, &mut ready).unwrap();
         consume(ready.iter().map(|(key, _)| key.data).sum::<usize>());
     })
