@@ -33,31 +33,6 @@ fn bad_fd() -> RawFd {
 }
 
 #[cfg(unix)]
-fn is_cloexec(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD only reads descriptor flags.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    assert!(flags >= 0, "fcntl(F_GETFD) failed on fd {fd}");
-    flags & libc::FD_CLOEXEC != 0
-}
-
-#[cfg(unix)]
-fn is_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD only reads descriptor flags; EBADF answers "not open".
-    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
-}
-
-#[cfg(unix)]
-/// test_fileno and test_context_manager: the kernel object is close-on-exec, and dropping
-/// the selector releases it.
-fn kernel_fd_is_cloexec_and_released_on_drop<S: AsRawFd>(s: S) {
-    let fd = s.as_raw_fd();
-    assert!(fd >= 0);
-    assert!(is_cloexec(fd));
-    drop(s);
-    assert!(!is_open(fd), "fd {fd} still open after drop");
-}
-
-#[cfg(unix)]
 /// test_register_bad_fd: the kernel refuses a closed fd with EBADF and no key is left.
 fn register_bad_fd_is_refused(mut s: impl BaseSelector<Data>) {
     let fd = bad_fd();
@@ -136,11 +111,6 @@ mod epoll {
     use std::os::unix::io::AsFd;
 
     #[test]
-    fn fileno() {
-        kernel_fd_is_cloexec_and_released_on_drop(EpollSelector::<Data>::new().unwrap());
-    }
-
-    #[test]
     fn fileno_lends_a_nestable_fd() {
         let mut inner = EpollSelector::<Data>::new().unwrap();
         let (rd, _wr) = pair();
@@ -151,16 +121,6 @@ mod epoll {
             .unwrap()
             .clone();
         assert_eq!(outer.select(SOON).unwrap(), vec![(key, EVENT_READ)]);
-    }
-
-    #[test]
-    fn fd_stays_valid_until_drop_after_close() {
-        let mut s = EpollSelector::<Data>::new().unwrap();
-        let fd = s.as_raw_fd();
-        s.close();
-        assert!(is_open(fd), "as_fd() must stay sound after close()");
-        drop(s);
-        assert!(!is_open(fd));
     }
 
     #[test]
@@ -340,16 +300,6 @@ mod select {
 
 mod polling {
     use super::*;
-
-    // Unix only: the kernel object is an fd (AsFd) on Unix.
-    #[cfg(all(unix, not(polling_test_poll_backend)))]
-    #[test]
-    fn fileno() {
-        kernel_fd_is_cloexec_and_released_on_drop(PollingSelector::<Data>::new().unwrap());
-        kernel_fd_is_cloexec_and_released_on_drop(
-            PollingSelector::<Data>::with_emulated_level().unwrap(),
-        );
-    }
 
     // Unix only: needs a closed fd number (fcntl).
     #[cfg(all(unix, not(polling_test_poll_backend)))]
