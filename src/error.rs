@@ -129,3 +129,100 @@ impl From<SelectorError> for io::Error {
         io::Error::new(err.kind(), err)
     }
 }
+
+/// A kernel refusal about one descriptor: the OS error, with the call and the descriptor
+/// named (and, where one helps, what to do instead).
+///
+/// It travels inside an [`io::Error`] whose kind is the OS error's own kind
+/// (`PermissionDenied`, `AlreadyExists`, `NotFound`, …). `io::Error::raw_os_error` cannot see
+/// through a wrapped error: downcast to `OsError` and call [`raw_os_error`](Self::raw_os_error)
+/// for the OS code.
+///
+/// ```
+/// # #[cfg(any(target_os = "linux", target_os = "android"))] {
+/// use ioselectors::{select::{Epoll, EPOLLIN}, OsError};
+/// use std::io::ErrorKind;
+/// use std::os::unix::io::AsRawFd;
+///
+/// let ep = Epoll::new()?;
+/// let file = tempfile::tempfile()?;
+/// let err = ep.register(&file, EPOLLIN).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::PermissionDenied); // epoll cannot watch regular files
+/// let os = err.get_ref().and_then(|e| e.downcast_ref::<OsError>()).unwrap();
+/// assert_eq!(os.raw_os_error(), Some(1)); // EPERM
+/// assert_eq!(os.fd(), file.as_raw_fd());
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct OsError {
+    call: &'static str,
+    fd: RawSource,
+    error: io::Error,
+    hint: Option<&'static str>,
+}
+
+impl OsError {
+    /// The descriptor the call was about.
+    pub fn fd(&self) -> RawSource {
+        self.fd
+    }
+
+    /// The call that failed, e.g. `"epoll register"`.
+    pub fn call(&self) -> &'static str {
+        self.call
+    }
+
+    /// The OS error code (`errno`, or the WSA error on Windows).
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.error.raw_os_error()
+    }
+}
+
+impl fmt::Display for OsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} fd {}: {}", self.call, self.fd, self.error)?;
+        if let Some(hint) = self.hint {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Wraps a kernel error about `fd`, keeping its kind and OS code.
+#[cold]
+pub(crate) fn os_error(call: &'static str, fd: RawSource, error: io::Error) -> io::Error {
+    os_error_with_hint(call, fd, error, None)
+}
+
+/// Like [`os_error`], with a hint on what to do instead.
+#[cold]
+pub(crate) fn os_error_with_hint(
+    call: &'static str,
+    fd: RawSource,
+    error: io::Error,
+    hint: Option<&'static str>,
+) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        OsError {
+            call,
+            fd,
+            error,
+            hint,
+        },
+    )
+}
+
+/// An `InvalidInput` error with a message naming the problem.
+#[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
+#[cold]
+pub(crate) fn invalid_input(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}

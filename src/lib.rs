@@ -69,57 +69,34 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
-mod backend;
+pub mod backend;
 mod deadline;
 mod error;
 mod events;
 mod fd_map;
 mod key;
 mod map;
-mod polling_backend;
+pub mod select;
 mod selector;
 mod source;
 mod waker;
 
-pub use backend::Backend;
-pub use error::SelectorError;
+#[cfg(unix)]
+mod timespec;
+
+pub use error::{OsError, SelectorError};
 pub use events::{Events, EVENT_READ, EVENT_WRITE};
 pub use key::SelectorKey;
 pub use map::SelectorMap;
-pub use polling_backend::Polling;
 pub use selector::{BaseSelector, Ready, Selector};
 pub use source::{AsSource, BorrowedSource, Fileno, RawSource};
 pub use waker::Waker;
 
-#[cfg(unix)]
-mod timespec;
-
 #[cfg(any(target_os = "linux", target_os = "android"))]
-mod epoll;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub use epoll::Epoll;
-
-mod poll;
-pub use poll::Poll;
-
-cfg_if::cfg_if! {
-    if #[cfg(windows)] {
-        pub mod select_windows;
-        pub use select_windows::Select;
-    } else if #[cfg(any(
-        target_os = "linux",
-        target_os = "android",
-        target_vendor = "apple",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    ))] {
-        // rustix offers select(2) on these Unix systems only (not on illumos/Solaris).
-        pub mod select_unix;
-        pub use select_unix::Select;
-    }
-}
+use backend::Epoll;
+#[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
+use backend::Select;
+use backend::{Poll, Polling};
 
 /// epoll, directly through rustix: one `epoll_wait` per `select()`. Linux and Android.
 #[cfg(any(target_os = "linux", target_os = "android"))]

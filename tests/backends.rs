@@ -40,7 +40,7 @@ fn register_bad_fd_is_refused(mut s: impl BaseSelector<Data>) {
     // number to the kernel, which answers EBADF.
     let source = unsafe { BorrowedFd::borrow_raw(fd) };
     let err = s.register(source, EVENT_READ, "bad").unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
+    assert_eq!(os_code(&err), Some(libc::EBADF), "{err}");
     assert_eq!(s.get_key(fd).unwrap_err().kind(), ErrorKind::NotFound);
 }
 
@@ -49,7 +49,7 @@ fn register_bad_fd_is_refused(mut s: impl BaseSelector<Data>) {
 fn register_file_is_refused(mut s: impl BaseSelector<Data>) {
     let file = tempfile::tempfile().unwrap();
     let err = s.register(&file, EVENT_READ, "file").unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    assert_eq!(os_code(&err), Some(libc::EPERM), "{err}");
     assert_eq!(s.get_key(&file).unwrap_err().kind(), ErrorKind::NotFound);
 }
 
@@ -142,7 +142,7 @@ mod epoll {
         s.register(&rd, EVENT_READ, "old").unwrap();
         drop((rd, wr));
         let err = s.modify(fd, EVENT_WRITE, "new").unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        assert_eq!(os_code(&err), Some(libc::EBADF));
         assert_eq!(
             *s.get_key(fd).unwrap(),
             SelectorKey {
@@ -216,7 +216,7 @@ mod poll {
 mod select {
     use super::*;
     #[cfg(unix)]
-    use ioselectors::select_unix::FD_SETSIZE;
+    use ioselectors::select::FD_SETSIZE;
 
     // Unix only: Winsock numbers sockets freely; FD_SETSIZE caps only the count there.
     #[cfg(unix)]

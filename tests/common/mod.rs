@@ -138,3 +138,13 @@ macro_rules! for_every_scalable_selector {
         );
     };
 }
+
+/// The OS error code of a kernel refusal, whether the error is the kernel's own or wraps it
+/// with the descriptor named (`OsError`).
+pub fn os_code(err: &io::Error) -> Option<i32> {
+    err.raw_os_error().or_else(|| {
+        err.get_ref()
+            .and_then(|inner| inner.downcast_ref::<OsError>())
+            .and_then(OsError::raw_os_error)
+    })
+}

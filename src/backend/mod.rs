@@ -1,12 +1,33 @@
-//! The line between the shared rules and the OS.
+//! The line between the selectors' shared rules and the OS: one small adapter per
+//! mechanism, each over a [`select`](crate::select) primitive (or the `polling` crate, for
+//! kqueue, IOCP and event ports).
 //!
 //! A backend only talks to the kernel: it never sees keys or data, never validates, and
 //! never retries. [`Selector`](crate::Selector) does all of that once, for every backend.
+//! These types appear only as the `B` of `Selector<B, T>`; use the aliases at the crate
+//! root (`EpollSelector`, `PollSelector`, …).
 
 use crate::source::{BorrowedSource, RawSource};
 use crate::{Events, SelectorError};
 use std::io;
 use std::time::Duration;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use epoll::Epoll;
+
+mod poll;
+pub use poll::Poll;
+
+// rustix has no select(2) on illumos and Solaris.
+#[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
+mod select;
+#[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
+pub use select::Select;
+
+mod polling;
+pub use polling::Polling;
 
 /// An OS readiness mechanism that a [`Selector`](crate::Selector) can drive: epoll, poll,
 /// select, or `polling`'s kqueue / IOCP / event-port poller.

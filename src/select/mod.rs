@@ -1,0 +1,99 @@
+//! Python's [`select`](https://docs.python.org/3/library/select.html) module: the OS
+//! primitives the selectors stand on, public and Python-shaped.
+//!
+//! Everything here is a thin, safe layer over one system call family. The selectors at the
+//! crate root are built on these same types (as CPython's `selectors.py` is built on
+//! `select`): `EpollSelector` drives an [`Epoll`], `PollSelector` a [`Poll`], and
+//! `SelectSelector` the sets behind [`select()`].
+//!
+//! | Python | ioselectors | Where |
+//! |---|---|---|
+//! | `select.select(rlist, wlist, xlist, timeout)` | [`select()`] → the ready items of each list, in list order; [`select_into`] fills a [`Selected`] of indices without allocating | Unix; Windows (sockets only) |
+//! | `select.poll()` | [`Poll::new`]: `register` (upsert), `modify`, `unregister`, `poll`, `poll_into` | Unix (poll(2)); Windows (`WSAPoll`, sockets only: Python has no poll there) |
+//! | `select.epoll()` | [`Epoll`]: `register`, `modify`, `unregister`, `poll(timeout, maxevents)`, `poll_into`, `close`, `from_fd` | Linux, Android |
+//! | `select.kqueue()`, `select.kevent(...)` | `Kqueue::control`, `KEvent` | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly |
+//! | `select.devpoll()` | not offered: see below | — |
+//! | `POLLIN`, `EPOLLET`, `KQ_EV_ADD`, … | the same names, as typed flags ([`PollFlags`], [`EpollFlags`], …) | where the OS has them |
+//! | `select.error` (`OSError`) | [`std::io::Error`] | |
+//!
+//! Rules shared by every primitive:
+//! * **Sources are borrowed** (`AsFd` on Unix, `AsSocket` on Windows), so safe code cannot
+//!   hand the kernel a descriptor it does not hold. Calls that only name a registration
+//!   (`unregister`, `modify`) also take the raw number, so a source that is already closed
+//!   can still be removed.
+//! * **Timeouts are `Option<Duration>`**: `None` blocks, `Some(Duration::ZERO)` only looks,
+//!   and a positive timeout is rounded *up* to the call's unit (µs for `select`, ms for `poll`
+//!   and `epoll_wait`), so it never returns early and never turns into a busy loop.
+//! * **Signals** (`EINTR`) are retried with the time that is left, as Python does since
+//!   PEP 475; once the deadline has passed the call returns an empty result.
+//! * **Errors** are [`std::io::Error`]s whose kind carries Python's meaning: `AlreadyExists`
+//!   (epoll's double register), `NotFound` (not registered), `InvalidInput` (bad argument),
+//!   `PermissionDenied` (epoll refuses regular files); kernel errors keep their OS code
+//!   (see [`OsError`](crate::OsError)) and name the descriptor.
+//! * Every wait has a variant that fills storage the caller keeps, so a steady-state loop
+//!   makes no heap allocation.
+//!
+//! `devpoll` (Solaris, illumos) is not offered: neither `libc` nor `rustix` binds `/dev/poll`,
+//! its errors surface late (at `poll`, not at `register`), and illumos has better: [`Poll`]
+//! here, and event ports behind `DefaultSelector`.
+//!
+//! **What is verified where.** `select()`, `Poll` and `Epoll` run their tests on Linux, and
+//! `select()` and `Poll` also under Wine as Windows. kqueue cannot run on Linux: it is
+//! type-checked here for Apple and every BSD, and its tests run in the macOS and FreeBSD jobs
+//! of the crate's GitHub workflow.
+
+use crate::deadline::Deadline;
+use std::io;
+use std::time::Duration;
+
+mod poll;
+pub use poll::*;
+
+// rustix has no select(2) on illumos and Solaris: Poll serves there.
+#[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
+mod sets;
+#[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
+pub use sets::*;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use epoll::*;
+
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+mod kqueue;
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub use kqueue::*;
+
+/// PEP 475: runs `wait` with the time left until the deadline, again after every `EINTR`;
+/// once the deadline has passed, returns `nothing()` instead of waiting again.
+#[inline(always)]
+pub(crate) fn retry_interrupted<R>(
+    timeout: Option<Duration>,
+    mut wait: impl FnMut(Option<Duration>) -> io::Result<R>,
+    nothing: impl FnOnce() -> R,
+) -> io::Result<R> {
+    let deadline = Deadline::after(timeout);
+    loop {
+        match wait(deadline.remaining()) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                if deadline.has_passed() {
+                    return Ok(nothing());
+                }
+            }
+            result => return result,
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! Python's `select.poll()` object: poll(2) through rustix on Unix, `WSAPoll` on Windows.
+
+use crate::error::os_error;
+use crate::fd_map::FdMap;
+use crate::source::{self, AsSource, Fileno, RawSource};
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+bitflags::bitflags! {
+    /// A poll event mask: what to watch for, and what `poll` found. The values are the
+    /// platform's own (they differ between Linux, the BSDs and Windows); bits the kernel
+    /// reports that have no name here are kept.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub struct PollFlags: u16 {
+        /// Readable (`POLLIN`; on Windows `POLLRDNORM | POLLRDBAND`).
+        const IN = sys::IN;
+        /// Urgent data, e.g. TCP out-of-band (`POLLPRI`). Windows: never reported, and left
+        /// out of what `WSAPoll` is asked for (it refuses it).
+        const PRI = sys::PRI;
+        /// Writable (`POLLOUT`).
+        const OUT = sys::OUT;
+        /// Error; always reported, whatever the mask (`POLLERR`).
+        const ERR = sys::ERR;
+        /// Hang-up; always reported, whatever the mask (`POLLHUP`).
+        const HUP = sys::HUP;
+        /// The descriptor is not open; always reported (`POLLNVAL`).
+        const NVAL = sys::NVAL;
+        /// Normal data readable (`POLLRDNORM`).
+        const RDNORM = sys::RDNORM;
+        /// Priority band data readable (`POLLRDBAND`).
+        const RDBAND = sys::RDBAND;
+        /// Normal data writable (`POLLWRNORM`; the same bit as `POLLOUT` on the BSDs and
+        /// Windows).
+        const WRNORM = sys::WRNORM;
+        /// Priority data writable (`POLLWRBAND`).
+        const WRBAND = sys::WRBAND;
+        // Kernel bits without a name here survive `from_bits_retain`.
+        const _ = !0;
+    }
+}
+
+#[cfg(any(
+    all(
+        any(target_os = "linux", target_os = "android"),
+        not(any(target_arch = "sparc", target_arch = "sparc64"))
+    ),
+    target_os = "freebsd",
+    target_os = "illumos"
+))]
+impl PollFlags {
+    /// The peer shut down its writing side or closed (stream sockets; `POLLRDHUP`).
+    /// Linux, Android, FreeBSD, illumos.
+    pub const RDHUP: PollFlags =
+        PollFlags::from_bits_retain(rustix::event::PollFlags::RDHUP.bits() as u16);
+}
+
+/// `select.POLLIN`.
+pub const POLLIN: PollFlags = PollFlags::IN;
+/// `select.POLLPRI`.
+pub const POLLPRI: PollFlags = PollFlags::PRI;
+/// `select.POLLOUT`.
+pub const POLLOUT: PollFlags = PollFlags::OUT;
+/// `select.POLLERR`.
+pub const POLLERR: PollFlags = PollFlags::ERR;
+/// `select.POLLHUP`.
+pub const POLLHUP: PollFlags = PollFlags::HUP;
+/// `select.POLLNVAL`.
+pub const POLLNVAL: PollFlags = PollFlags::NVAL;
+/// `select.POLLRDNORM`.
+pub const POLLRDNORM: PollFlags = PollFlags::RDNORM;
+/// `select.POLLRDBAND`.
+pub const POLLRDBAND: PollFlags = PollFlags::RDBAND;
+/// `select.POLLWRNORM`.
+pub const POLLWRNORM: PollFlags = PollFlags::WRNORM;
+/// `select.POLLWRBAND`.
+pub const POLLWRBAND: PollFlags = PollFlags::WRBAND;
+/// `select.POLLRDHUP` (Linux, Android, FreeBSD, illumos).
+#[cfg(any(
+    all(
+        any(target_os = "linux", target_os = "android"),
+        not(any(target_arch = "sparc", target_arch = "sparc64"))
+    ),
+    target_os = "freebsd",
+    target_os = "illumos"
+))]
+pub const POLLRDHUP: PollFlags = PollFlags::RDHUP;
+
+/// Python's `select.poll()` object: a set of descriptors with a mask each, waited on by one
+/// poll(2) call (`WSAPoll` on Windows, where Python has no poll object).
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use ioselectors::select::{Poll, POLLIN, POLLOUT};
+/// use std::os::unix::io::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+///
+/// let mut p = Poll::new();                      // p = select.poll()
+/// let (a, _b) = UnixStream::pair()?;
+/// p.register(&a, POLLIN | POLLOUT);             // p.register(a, POLLIN | POLLOUT)
+/// let ready = p.poll(Some(Duration::ZERO))?;    // p.poll(0)
+/// assert_eq!(ready, [(a.as_raw_fd(), POLLOUT)]);
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// As in Python, registrations are kept by number and results come in registration order;
+/// `register` of a registered descriptor replaces its mask and keeps its place. A descriptor
+/// closed without `unregister` is reported as `POLLNVAL` (Windows under Wine: `poll` fails
+/// instead); if its number is reused, the new file's events are reported under it.
+///
+/// `poll` takes `&mut self`, so Python's `RuntimeError: concurrent poll() invocation` is a
+/// compile error here. Windows (`WSAPoll`): sockets only; `PRI` is never reported; before
+/// Windows 10 version 2004 a failed non-blocking `connect` was not reported at all.
+pub struct Poll {
+    /// The array handed to the kernel, in registration order. After an `unregister` it may
+    /// hold entries that are no longer registered until the next wait compacts it.
+    entries: Vec<sys::Entry>,
+    /// Where each registered descriptor's entry is in `entries`.
+    position: FdMap<usize>,
+    /// Whether `entries` holds unregistered descriptors.
+    stale: bool,
+}
+
+impl fmt::Debug for Poll {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Poll")
+            .field("registered", &self.position.iter().map(|(fd, _)| fd).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Default for Poll {
+    fn default() -> Poll {
+        Poll::new()
+    }
+}
+
+impl Poll {
+    /// What Python's `register` watches for when no mask is given:
+    /// `POLLIN | POLLPRI | POLLOUT`.
+    pub const DEFAULT_MASK: PollFlags = PollFlags::IN.union(PollFlags::PRI).union(PollFlags::OUT);
+
+    /// An empty poll object; it holds no kernel resource. Python: `select.poll()`.
+    pub fn new() -> Poll {
+        Poll {
+            entries: Vec::new(),
+            position: FdMap::new(),
+            stale: false,
+        }
+    }
+
+    /// Watches `source` for `mask`; if it is registered already, replaces its mask (keeping
+    /// its place in the results). Python: `p.register(fd, mask)`. A mask of zero still
+    /// reports `ERR`, `HUP` and `NVAL`.
+    pub fn register(&mut self, source: impl AsSource, mask: PollFlags) {
+        let fd = source::raw(source.as_source());
+        match self.position.get(fd) {
+            Some(&index) => self.entries[index] = sys::entry(fd, mask),
+            None => {
+                self.position.insert(fd, self.entries.len());
+                self.entries.push(sys::entry(fd, mask));
+            }
+        }
+    }
+
+    /// Changes the mask of a registered descriptor, given as a source or by number. Python:
+    /// `p.modify(fd, mask)`.
+    ///
+    /// # Errors
+    /// `NotFound` if it is not registered.
+    #[inline]
+    pub fn modify(&mut self, fd: impl Fileno, mask: PollFlags) -> io::Result<()> {
+        let fd = fd.fileno();
+        let index = *self.position.get(fd).ok_or_else(|| not_registered("poll modify", fd))?;
+        self.entries[index] = sys::entry(fd, mask);
+        Ok(())
+    }
+
+    /// Stops watching a descriptor, given as a source or by number (so one that is already
+    /// closed can be removed). Python: `p.unregister(fd)`.
+    ///
+    /// # Errors
+    /// `NotFound` if it is not registered (Python raises `KeyError` here).
+    #[inline]
+    pub fn unregister(&mut self, fd: impl Fileno) -> io::Result<()> {
+        let fd = fd.fileno();
+        self.position.remove(fd).ok_or_else(|| not_registered("poll unregister", fd))?;
+        self.stale = true;
+        Ok(())
+    }
+
+    /// How many descriptors are registered.
+    pub fn len(&self) -> usize {
+        self.position.len()
+    }
+
+    /// Whether nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.position.len() == 0
+    }
+
+    /// Waits until a registered descriptor is ready or the timeout passes, and returns the
+    /// `(fd, revents)` of each ready one, in registration order, with every bit the kernel
+    /// reported. Python: `p.poll(timeout_ms)`.
+    ///
+    /// `None` blocks, `Some(Duration::ZERO)` only looks, and a positive timeout is rounded
+    /// up to whole milliseconds. With nothing registered it sleeps for the timeout.
+    ///
+    /// # Errors
+    /// The kernel's: `EINVAL` for more entries than `RLIMIT_NOFILE`; on Windows, WSA errors
+    /// (`WSAENOTSOCK` for a handle that is not a socket).
+    pub fn poll(&mut self, timeout: Option<Duration>) -> io::Result<Vec<(RawSource, PollFlags)>> {
+        let mut ready = Vec::new();
+        self.poll_into(timeout, &mut ready)?;
+        Ok(ready)
+    }
+
+    /// Like [`poll`](Self::poll), but fills `ready` (cleared first) and returns how many
+    /// entries it holds: once `ready` has grown, no allocation.
+    pub fn poll_into(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<(RawSource, PollFlags)>,
+    ) -> io::Result<usize> {
+        ready.clear();
+        let count = super::retry_interrupted(timeout, |timeout| self.wait(timeout), || 0)?;
+        ready.extend(self.fired(count));
+        Ok(ready.len())
+    }
+
+    /// One poll(2): `EINTR` is returned, not retried (the registry has its own loop).
+    /// Returns how many entries fired; [`fired`](Self::fired) lists them.
+    #[inline(always)]
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        if self.stale {
+            self.compact();
+        }
+        sys::poll(&mut self.entries, timeout)
+    }
+
+    /// The first `count` entries that fired in the last wait, in registration order.
+    #[inline(always)]
+    pub(crate) fn fired(&self, count: usize) -> impl Iterator<Item = (RawSource, PollFlags)> + '_ {
+        self.entries
+            .iter()
+            .filter_map(|entry| {
+                let revents = sys::revents(entry);
+                (!revents.is_empty()).then(|| (sys::fd_of(entry), revents))
+            })
+            .take(count)
+    }
+
+    /// Drops the entries of unregistered descriptors, keeping the order of the others.
+    fn compact(&mut self) {
+        let mut kept = 0;
+        for index in 0..self.entries.len() {
+            let fd = sys::fd_of(&self.entries[index]);
+            if let Some(position) = self.position.get_mut(fd).filter(|position| **position == index) {
+                *position = kept;
+                self.entries.swap(kept, index);
+                kept += 1;
+            }
+        }
+        self.entries.truncate(kept);
+        self.stale = false;
+    }
+}
+
+#[cold]
+fn not_registered(call: &'static str, fd: RawSource) -> io::Error {
+    os_error(call, fd, io::Error::new(io::ErrorKind::NotFound, "not registered"))
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(unix)] {
+        mod sys {
+            use super::PollFlags;
+            use crate::source::RawSource;
+            use crate::timespec::to_timespec;
+            use rustix::event::{PollFd, PollFlags as Kernel};
+            use std::io;
+            use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd};
+            use std::time::Duration;
+
+            pub(super) const IN: u16 = Kernel::IN.bits() as u16;
+            pub(super) const PRI: u16 = Kernel::PRI.bits() as u16;
+            pub(super) const OUT: u16 = Kernel::OUT.bits() as u16;
+            pub(super) const ERR: u16 = Kernel::ERR.bits() as u16;
+            pub(super) const HUP: u16 = Kernel::HUP.bits() as u16;
+            pub(super) const NVAL: u16 = Kernel::NVAL.bits() as u16;
+            pub(super) const RDNORM: u16 = Kernel::RDNORM.bits() as u16;
+            pub(super) const RDBAND: u16 = Kernel::RDBAND.bits() as u16;
+            pub(super) const WRNORM: u16 = Kernel::WRNORM.bits() as u16;
+            pub(super) const WRBAND: u16 = Kernel::WRBAND.bits() as u16;
+
+            pub(super) type Entry = PollFd<'static>;
+
+            pub(super) fn entry(fd: RawSource, mask: PollFlags) -> Entry {
+                // SAFETY: poll(2) only reads the number: a closed fd comes back as POLLNVAL,
+                // a reused number reports the new file's readiness, and no I/O is done on it.
+                // `fd` came from a `BorrowedFd` or was registered from one, so it is not -1.
+                // The entry never leaves `Poll`.
+                let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+                PollFd::from_borrowed_fd(fd, Kernel::from_bits_retain(mask.bits() as _))
+            }
+
+            pub(super) fn fd_of(entry: &Entry) -> RawSource {
+                entry.as_fd().as_raw_fd()
+            }
+
+
+            #[inline(always)]
+            pub(super) fn revents(entry: &Entry) -> PollFlags {
+                PollFlags::from_bits_retain(entry.revents().bits() as u16)
+            }
+
+            #[inline(always)]
+            pub(super) fn poll(entries: &mut [Entry], timeout: Option<Duration>) -> io::Result<usize> {
+                Ok(rustix::event::poll(entries, timeout.map(to_timespec).as_ref())?)
+            }
+        }
+    } else if #[cfg(windows)] {
+        mod sys {
+            use super::PollFlags;
+            use crate::source::RawSource;
+            use std::io;
+            use std::time::Duration;
+            use windows_sys::Win32::Networking::WinSock::{self, SOCKET, SOCKET_ERROR, WSAPOLLFD};
+
+            pub(super) const IN: u16 = (WinSock::POLLRDNORM | WinSock::POLLRDBAND) as u16;
+            pub(super) const PRI: u16 = WinSock::POLLPRI as u16;
+            pub(super) const OUT: u16 = WinSock::POLLOUT as u16;
+            pub(super) const ERR: u16 = WinSock::POLLERR as u16;
+            pub(super) const HUP: u16 = WinSock::POLLHUP as u16;
+            pub(super) const NVAL: u16 = WinSock::POLLNVAL as u16;
+            pub(super) const RDNORM: u16 = WinSock::POLLRDNORM as u16;
+            pub(super) const RDBAND: u16 = WinSock::POLLRDBAND as u16;
+            pub(super) const WRNORM: u16 = WinSock::POLLWRNORM as u16;
+            pub(super) const WRBAND: u16 = WinSock::POLLWRBAND as u16;
+
+            /// What `WSAPoll` accepts in `events`: anything else (`POLLPRI`) is `WSAEINVAL`.
+            const ACCEPTED: u16 = RDNORM | RDBAND | WRNORM;
+
+            pub(super) type Entry = WSAPOLLFD;
+
+            pub(super) fn entry(fd: RawSource, mask: PollFlags) -> Entry {
+                WSAPOLLFD { fd: fd as SOCKET, events: (mask.bits() & ACCEPTED) as i16, revents: 0 }
+            }
+
+            pub(super) fn fd_of(entry: &Entry) -> RawSource {
+                entry.fd as RawSource
+            }
+
+
+            #[inline(always)]
+            pub(super) fn revents(entry: &Entry) -> PollFlags {
+                PollFlags::from_bits_retain(entry.revents as u16)
+            }
+
+            pub(super) fn poll(entries: &mut [Entry], timeout: Option<Duration>) -> io::Result<usize> {
+                if entries.is_empty() {
+                    // WSAPoll refuses an empty array: wait for the timeout, as on Unix.
+                    crate::deadline::sleep_without_sources(timeout);
+                    return Ok(0);
+                }
+                // Whole milliseconds, rounded up so the wait is never shorter than asked.
+                let millis = timeout.map_or(-1, |t| {
+                    let millis = (t.as_nanos() + 999_999) / 1_000_000;
+                    i32::try_from(millis).unwrap_or(i32::MAX)
+                });
+                // SAFETY: `entries` is a valid array of `entries.len()` WSAPOLLFD for the call.
+                let ready = unsafe { WinSock::WSAPoll(entries.as_mut_ptr(), entries.len() as u32, millis) };
+                if ready == SOCKET_ERROR {
+                    // SAFETY: reads the calling thread's last Winsock error; no preconditions.
+                    return Err(io::Error::from_raw_os_error(unsafe { WinSock::WSAGetLastError() }));
+                }
+                Ok(ready as usize)
+            }
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! Python's `select.select(rlist, wlist, xlist, timeout)`: select(2) through rustix on Unix,
+//! Winsock `select` on Windows. [`FdSet`] and [`select_sets`] are the one place either
+//! call is made; `SelectSelector` uses them too.
+
+use crate::error::invalid_input;
+use crate::source::{self, AsSource};
+use std::io;
+use std::time::Duration;
+
+pub use sys::FD_SETSIZE;
+pub(crate) use sys::{select_sets, FdSet};
+
+/// Waits until some of the given sources are ready and returns the ready ones of each list,
+/// as references to the caller's own items, in list order (an item listed twice comes back
+/// twice). Python: `r, w, x = select.select(rlist, wlist, xlist, timeout)`.
+///
+/// * `rlist`: ready to read — data, end of file, a pending connection, hang-up or error.
+/// * `wlist`: ready to write — room in the send buffer, or an error.
+/// * `xlist`: exceptional condition — urgent TCP data (`MSG_OOB`) on Unix; on Windows also
+///   a failed non-blocking `connect` (which Windows reports *only* there).
+///
+/// One list may mix kinds of sources: use `&dyn AsFd` (Unix) or `&dyn AsSocket` (Windows)
+/// items, e.g. `[&listener as &dyn AsFd, &conn]`. `None` blocks, `Some(Duration::ZERO)` only
+/// looks, a positive timeout is rounded up to whole microseconds; three empty lists sleep for
+/// the timeout (on Windows too, where Python fails with `WSAEINVAL`).
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use ioselectors::select::select;
+/// use std::io::Write;
+/// use std::os::unix::io::AsFd;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+///
+/// let (a, mut b) = UnixStream::pair()?;
+/// let (c, _d) = UnixStream::pair()?;
+/// b.write_all(b"x")?;
+/// let inputs: [&dyn AsFd; 2] = [&c, &a];
+/// let outputs = [&a];
+/// // readable, writable, exceptional = select.select(inputs, outputs, inputs, 0)
+/// let (readable, writable, exceptional) = select(&inputs, &outputs, &inputs, Some(Duration::ZERO))?;
+/// assert_eq!(readable.len(), 1);
+/// assert!(std::ptr::eq(*readable[0], &a as &dyn AsFd)); // the caller's own item
+/// assert_eq!(writable.len(), 1);
+/// assert!(exceptional.is_empty());
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// * Unix: `InvalidInput` for a descriptor at or above [`FD_SETSIZE`], naming it (select(2)
+///   cannot watch it; [`Poll`](crate::select::Poll) and `Epoll` can). The limit is kept on
+///   every Unix, Linux included, so a program behaves the same wherever it runs.
+/// * Windows: a handle that is not a socket fails with `WSAENOTSOCK`.
+///
+/// This allocates the three result lists; [`select_into`] does not.
+pub fn select<'r, 'w, 'x, R: AsSource, W: AsSource, X: AsSource>(
+    rlist: &'r [R],
+    wlist: &'w [W],
+    xlist: &'x [X],
+    timeout: Option<Duration>,
+) -> io::Result<(Vec<&'r R>, Vec<&'w W>, Vec<&'x X>)> {
+    let mut selected = Selected::new();
+    select_into(rlist, wlist, xlist, timeout, &mut selected)?;
+    Ok((
+        pick(&selected.readable, rlist),
+        pick(&selected.writable, wlist),
+        pick(&selected.exceptional, xlist),
+    ))
+}
+
+fn pick<'a, S>(indices: &[usize], list: &'a [S]) -> Vec<&'a S> {
+    indices.iter().map(|&index| &list[index]).collect()
+}
+
+/// Like [`select()`], but reports the positions of the ready items in each list, in a
+/// [`Selected`] you keep: once it has grown, a call makes no heap allocation. Returns how
+/// many positions it holds in all.
+///
+/// Positions rather than references leave the lists free to change between calls (a server
+/// pushes new connections onto its list while walking the result).
+///
+/// ```
+/// # #[cfg(unix)] {
+/// use ioselectors::select::{select_into, Selected};
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+///
+/// let (a, _b) = UnixStream::pair()?;
+/// let mut outputs = vec![a];
+/// let mut selected = Selected::new();
+/// let none: &[UnixStream] = &[];
+/// select_into(none, &outputs, none, Some(Duration::ZERO), &mut selected)?;
+/// for &i in selected.writable() {
+///     let _ready: &mut UnixStream = &mut outputs[i];
+/// }
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`select()`].
+pub fn select_into<R: AsSource, W: AsSource, X: AsSource>(
+    rlist: &[R],
+    wlist: &[W],
+    xlist: &[X],
+    timeout: Option<Duration>,
+    selected: &mut Selected,
+) -> io::Result<usize> {
+    let Selected {
+        readable,
+        writable,
+        exceptional,
+        sets: [read_set, write_set, except_set],
+    } = selected;
+    readable.clear();
+    writable.clear();
+    exceptional.clear();
+    let ready = super::retry_interrupted(
+        timeout,
+        |timeout| {
+            // Filled for every attempt: the kernel overwrites the sets.
+            fill(read_set, rlist, "rlist")?;
+            fill(write_set, wlist, "wlist")?;
+            fill(except_set, xlist, "xlist")?;
+            select_sets(read_set, write_set, except_set, timeout)
+        },
+        || 0,
+    )?;
+    // With nothing ready the sets are not read at all: on Linux the kernel leaves the bits of
+    // descriptors beyond its fd table as they were (CPython reports those as ready).
+    if ready > 0 {
+        collect(readable, read_set, rlist);
+        collect(writable, write_set, wlist);
+        collect(exceptional, except_set, xlist);
+    }
+    Ok(readable.len() + writable.len() + exceptional.len())
+}
+
+fn fill<S: AsSource>(set: &mut FdSet, list: &[S], name: &str) -> io::Result<()> {
+    set.clear();
+    for (index, item) in list.iter().enumerate() {
+        let fd = source::raw(item.as_source());
+        if set.insert(fd).is_err() {
+            return Err(invalid_input(format!(
+                "fd {fd} ({name}[{index}]) is out of range for select(): it must be below \
+                 FD_SETSIZE ({FD_SETSIZE}); use Poll or Epoll for large descriptors"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn collect<S: AsSource>(indices: &mut Vec<usize>, set: &FdSet, list: &[S]) {
+    for (index, item) in list.iter().enumerate() {
+        if set.contains(source::raw(item.as_source())) {
+            indices.push(index);
+        }
+    }
+}
+
+/// The result of [`select_into`]: the positions of the ready items in each list, in list
+/// order, plus the descriptor sets handed to the kernel, kept so that later calls do not
+/// allocate.
+#[derive(Debug, Default)]
+pub struct Selected {
+    readable: Vec<usize>,
+    writable: Vec<usize>,
+    exceptional: Vec<usize>,
+    sets: [FdSet; 3],
+}
+
+impl Selected {
+    /// Empty storage; it grows on first use.
+    pub fn new() -> Selected {
+        Selected::default()
+    }
+
+    /// Positions in `rlist` of the items ready to read.
+    pub fn readable(&self) -> &[usize] {
+        &self.readable
+    }
+
+    /// Positions in `wlist` of the items ready to write.
+    pub fn writable(&self) -> &[usize] {
+        &self.writable
+    }
+
+    /// Positions in `xlist` of the items with an exceptional condition.
+    pub fn exceptional(&self) -> &[usize] {
+        &self.exceptional
+    }
+
+    /// Whether nothing was ready (the timeout passed).
+    pub fn is_empty(&self) -> bool {
+        self.readable.is_empty() && self.writable.is_empty() && self.exceptional.is_empty()
+    }
+}
+
+#[cfg(unix)]
+mod sys {
+    use crate::source::RawSource;
+    use crate::timespec::to_timespec;
+    use rustix::event::{fd_set_bound, fd_set_insert, fd_set_num_elements, fd_set_remove, FdSetElement, FdSetIter};
+    use std::fmt;
+    use std::io;
+    use std::time::Duration;
+
+    /// The platform's `FD_SETSIZE`: select(2) cannot watch an fd at or above it.
+    #[cfg(target_os = "netbsd")]
+    pub const FD_SETSIZE: usize = 256;
+    /// The platform's `FD_SETSIZE`: select(2) cannot watch an fd at or above it.
+    #[cfg(not(target_os = "netbsd"))]
+    pub const FD_SETSIZE: usize = 1024;
+
+    /// A set of descriptors below `FD_SETSIZE`, in the kernel's bit layout.
+    #[derive(Clone)]
+    pub(crate) struct FdSet {
+        bits: Vec<FdSetElement>,
+    }
+
+    impl Default for FdSet {
+        fn default() -> FdSet {
+            FdSet {
+                bits: vec![FdSetElement::default(); fd_set_num_elements(FD_SETSIZE, FD_SETSIZE as i32)],
+            }
+        }
+    }
+
+    impl fmt::Debug for FdSet {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_set().entries(self.iter()).finish()
+        }
+    }
+
+    impl FdSet {
+        /// Whether select(2) can take `fd`.
+        pub(crate) fn can_hold(fd: RawSource) -> bool {
+            (fd as usize) < FD_SETSIZE
+        }
+
+        /// Adds `fd`; `Err` if it is out of range.
+        pub(crate) fn insert(&mut self, fd: RawSource) -> Result<(), ()> {
+            if !FdSet::can_hold(fd) {
+                return Err(());
+            }
+            fd_set_insert(&mut self.bits, fd);
+            Ok(())
+        }
+
+        pub(crate) fn remove(&mut self, fd: RawSource) {
+            if FdSet::can_hold(fd) {
+                fd_set_remove(&mut self.bits, fd);
+            }
+        }
+
+        pub(crate) fn contains(&self, fd: RawSource) -> bool {
+            let bits = 8 * std::mem::size_of::<FdSetElement>();
+            let Some(word) = self.bits.get(fd as usize / bits) else {
+                return false;
+            };
+            // rustix has no membership test: look at the one word that holds `fd`.
+            FdSetIter::new(std::slice::from_ref(word)).any(|bit| bit as usize == fd as usize % bits)
+        }
+
+        pub(crate) fn clear(&mut self) {
+            self.bits.fill(FdSetElement::default());
+        }
+
+        pub(crate) fn copy_from(&mut self, other: &FdSet) {
+            self.bits.copy_from_slice(&other.bits);
+        }
+
+        pub(crate) fn iter(&self) -> impl Iterator<Item = RawSource> + '_ {
+            FdSetIter::new(&self.bits)
+        }
+
+        fn bound(&self) -> RawSource {
+            fd_set_bound(&self.bits)
+        }
+    }
+
+    /// One select(2) over the three sets, which the kernel overwrites with the ready ones;
+    /// returns how many bits are set. `EINTR` is returned, not retried.
+    #[inline(always)]
+    pub(crate) fn select_sets(
+        read: &mut FdSet,
+        write: &mut FdSet,
+        except: &mut FdSet,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        let nfds = read.bound().max(write.bound()).max(except.bound());
+        let timeout = timeout.map(to_timespec);
+        // SAFETY: each set holds FD_SETSIZE bits, covering `nfds`. rustix asks that every fd in
+        // the sets be open: select(2) does no I/O on them, and a closed one makes the call fail
+        // with EBADF (returned to the caller, as Python does), so a stale number cannot cause
+        // undefined behaviour.
+        let ready = unsafe {
+            rustix::event::select(
+                nfds,
+                Some(&mut read.bits),
+                Some(&mut write.bits),
+                Some(&mut except.bits),
+                timeout.as_ref(),
+            )?
+        };
+        Ok(ready as usize)
+    }
+}
+
+#[cfg(windows)]
+mod sys {
+    use crate::source::RawSource;
+    use std::io;
+    use std::time::Duration;
+    use windows_sys::Win32::Networking::WinSock::{self, FD_SET, SOCKET, SOCKET_ERROR, TIMEVAL};
+
+    /// Winsock's `select` has no limit on socket values, and this crate sizes its sets to
+    /// fit, so there is no limit on how many sockets a list holds either.
+    pub const FD_SETSIZE: usize = usize::MAX;
+
+    /// A set of sockets: kept sorted, so that membership is a binary search.
+    #[derive(Debug, Default, Clone)]
+    pub(crate) struct FdSet {
+        sockets: Vec<SOCKET>,
+        /// What the kernel reads and writes: a count (padded to a socket's size) followed by
+        /// that many sockets.
+        kernel: Vec<SOCKET>,
+    }
+
+    impl FdSet {
+        pub(crate) fn can_hold(_fd: RawSource) -> bool {
+            true
+        }
+
+        pub(crate) fn insert(&mut self, fd: RawSource) -> Result<(), ()> {
+            if let Err(at) = self.sockets.binary_search(&(fd as SOCKET)) {
+                self.sockets.insert(at, fd as SOCKET);
+            }
+            Ok(())
+        }
+
+        pub(crate) fn remove(&mut self, fd: RawSource) {
+            if let Ok(at) = self.sockets.binary_search(&(fd as SOCKET)) {
+                self.sockets.remove(at);
+            }
+        }
+
+        pub(crate) fn contains(&self, fd: RawSource) -> bool {
+            self.sockets.binary_search(&(fd as SOCKET)).is_ok()
+        }
+
+        pub(crate) fn clear(&mut self) {
+            self.sockets.clear();
+        }
+
+        pub(crate) fn copy_from(&mut self, other: &FdSet) {
+            self.sockets.clone_from(&other.sockets);
+        }
+
+        pub(crate) fn iter(&self) -> impl Iterator<Item = RawSource> + '_ {
+            self.sockets.iter().map(|&socket| socket as RawSource)
+        }
+
+        fn is_empty(&self) -> bool {
+            self.sockets.is_empty()
+        }
+
+        fn to_kernel(&mut self) -> *mut FD_SET {
+            self.kernel.clear();
+            self.kernel.push(self.sockets.len());
+            self.kernel.extend_from_slice(&self.sockets);
+            self.kernel.as_mut_ptr().cast()
+        }
+
+        fn from_kernel(&mut self) {
+            let count = self.kernel.first().map_or(0, |&count| count as u32 as usize);
+            self.sockets.clear();
+            self.sockets.extend_from_slice(&self.kernel[1..1 + count]);
+            self.sockets.sort_unstable();
+        }
+    }
+
+    /// Rounded up to whole microseconds, so the wait is never shorter than asked.
+    fn timeval(timeout: Duration) -> TIMEVAL {
+        let micros = (timeout.subsec_nanos() + 999) / 1000;
+        let (secs, micros) = if micros == 1_000_000 {
+            (timeout.as_secs() + 1, 0)
+        } else {
+            (timeout.as_secs(), micros)
+        };
+        TIMEVAL {
+            tv_sec: i32::try_from(secs).unwrap_or(i32::MAX),
+            tv_usec: micros as i32,
+        }
+    }
+
+    /// One Winsock `select` over the three sets, which are overwritten with the ready ones;
+    /// returns how many sockets are ready. Three empty sets sleep for the timeout (Winsock
+    /// itself refuses them with WSAEINVAL).
+    pub(crate) fn select_sets(
+        read: &mut FdSet,
+        write: &mut FdSet,
+        except: &mut FdSet,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        if read.is_empty() && write.is_empty() && except.is_empty() {
+            crate::deadline::sleep_without_sources(timeout);
+            return Ok(0);
+        }
+        let timeout = timeout.map(timeval);
+        let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const TIMEVAL);
+        // SAFETY: each set is a count followed by that many sockets, the layout `select` reads
+        // and writes (it only ever lowers the count). The buffers and the timeout outlive the
+        // call.
+        let result = unsafe {
+            WinSock::select(0, read.to_kernel(), write.to_kernel(), except.to_kernel(), timeout_ptr)
+        };
+        if result == SOCKET_ERROR {
+            // SAFETY: reads the calling thread's last Winsock error; no preconditions.
+            return Err(io::Error::from_raw_os_error(unsafe { WinSock::WSAGetLastError() }));
+        }
+        read.from_kernel();
+        write.from_kernel();
+        except.from_kernel();
+        Ok(result as usize)
+    }
+}
