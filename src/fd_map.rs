@@ -1,86 +1,24 @@
 //! A map from descriptor number to value, tuned for the `select()` hot path.
 //!
-//! Unix descriptors are small dense integers, so the map is a vector indexed by fd: a
-//! lookup is one bounds check, with no hashing (the same trick as libuv's watcher array).
-//! Windows sockets are opaque handle values, so there it is a `HashMap`.
+//! A hash map, so memory follows the number of entries and not the largest descriptor
+//! (servers raise `RLIMIT_NOFILE` into the millions, and one registration at fd 5,000,000
+//! must not cost a 5,000,000-slot table). Descriptors are integers that need no
+//! protection against collision attacks, so the hash is one multiplication (Fibonacci
+//! hashing) instead of SipHash: a lookup costs a few nanoseconds.
 
 use crate::source::RawSource;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
-#[cfg(unix)]
 #[derive(Debug)]
 pub(crate) struct FdMap<V> {
-    slots: Vec<Option<V>>,
-    len: usize,
+    map: HashMap<RawSource, V, BuildHasherDefault<FdHasher>>,
 }
 
-#[cfg(unix)]
 impl<V> FdMap<V> {
     pub(crate) fn new() -> Self {
         FdMap {
-            slots: Vec::new(),
-            len: 0,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    #[inline]
-    pub(crate) fn get(&self, fd: RawSource) -> Option<&V> {
-        self.slots.get(usize::try_from(fd).ok()?)?.as_ref()
-    }
-
-    #[inline]
-    pub(crate) fn get_mut(&mut self, fd: RawSource) -> Option<&mut V> {
-        self.slots.get_mut(usize::try_from(fd).ok()?)?.as_mut()
-    }
-
-    /// Stores `value` for a non-negative `fd` that has no value yet.
-    pub(crate) fn insert(&mut self, fd: RawSource, value: V) -> &mut V {
-        let index = usize::try_from(fd).expect("FdMap::insert takes validated, non-negative fds");
-        if index >= self.slots.len() {
-            self.slots.resize_with(index + 1, || None);
-        }
-        debug_assert!(self.slots[index].is_none());
-        self.len += 1;
-        self.slots[index].insert(value)
-    }
-
-    pub(crate) fn remove(&mut self, fd: RawSource) -> Option<V> {
-        let value = self.slots.get_mut(usize::try_from(fd).ok()?)?.take();
-        if value.is_some() {
-            self.len -= 1;
-        }
-        value
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.slots = Vec::new();
-        self.len = 0;
-    }
-
-    /// Entries in ascending fd order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (RawSource, &V)> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(fd, slot)| Some((fd as RawSource, slot.as_ref()?)))
-    }
-}
-
-#[cfg(windows)]
-#[derive(Debug)]
-pub(crate) struct FdMap<V> {
-    map: std::collections::HashMap<RawSource, V>,
-}
-
-#[cfg(windows)]
-impl<V> FdMap<V> {
-    pub(crate) fn new() -> Self {
-        FdMap {
-            map: std::collections::HashMap::new(),
+            map: HashMap::default(),
         }
     }
 
@@ -99,6 +37,7 @@ impl<V> FdMap<V> {
         self.map.get_mut(&fd)
     }
 
+    /// Stores `value` for `fd`, replacing any value it had.
     pub(crate) fn insert(&mut self, fd: RawSource, value: V) -> &mut V {
         match self.map.entry(fd) {
             std::collections::hash_map::Entry::Vacant(entry) => entry.insert(value),
@@ -111,15 +50,51 @@ impl<V> FdMap<V> {
     }
 
     pub(crate) fn remove(&mut self, fd: RawSource) -> Option<V> {
-        self.map.remove(&fd)
+        let value = self.map.remove(&fd);
+        // Give memory back once the map is mostly empty, so a burst of registrations does
+        // not pin its peak for the selector's whole life.
+        if self.map.capacity() > 64 && self.map.len() < self.map.capacity() / 4 {
+            self.map.shrink_to(self.map.len() * 2);
+        }
+        value
     }
 
     pub(crate) fn clear(&mut self) {
-        self.map = std::collections::HashMap::new();
+        self.map = HashMap::default();
     }
 
     /// Entries in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (RawSource, &V)> + '_ {
         self.map.iter().map(|(fd, value)| (*fd, value))
+    }
+}
+
+/// Fibonacci hashing of a descriptor number: one multiplication, which spreads consecutive
+/// numbers over the whole table.
+#[derive(Default)]
+pub(crate) struct FdHasher(u64);
+
+impl Hasher for FdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for key types this map does not use; kept correct all the same.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    #[inline]
+    fn write_i32(&mut self, n: i32) {
+        self.0 = u64::from(n as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }

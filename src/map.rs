@@ -8,7 +8,7 @@ use std::fmt;
 
 /// A read-only view of a selector's registrations, keyed by fd (Python's `get_map()`).
 ///
-/// Iteration yields fds in ascending order on Unix (in no particular order on Windows).
+/// Iteration yields fds in no particular order.
 /// The borrow checker makes the view read-only and keeps it from outliving a change.
 ///
 /// ```

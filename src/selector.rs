@@ -1,6 +1,6 @@
 //! The registry: every rule of Python's `_BaseSelectorImpl`, written once for all backends.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Tag};
 use crate::deadline::Deadline;
 use crate::fd_map::FdMap;
 use crate::source::{self, AsSource, Fileno, RawSource};
@@ -23,6 +23,8 @@ pub(crate) struct Slot<T> {
     /// against the entry's fd before use, so a stale index from an earlier `select()` is
     /// harmless. Non-zero, so that `Option<Slot<T>>` needs no tag: 8 bytes less per fd.
     ready_index: NonZeroU32,
+    /// Which registration of `key.fd` this is (see [`Tag`]).
+    tag: Tag,
 }
 
 /// A selector: Python's `selectors` API over the OS mechanism `B`.
@@ -50,6 +52,8 @@ pub(crate) struct Slot<T> {
 pub struct Selector<B: Backend, T> {
     pub(crate) backend: B,
     keys: FdMap<Slot<T>>,
+    /// The tag of the next registration.
+    next_tag: Tag,
     closed: bool,
 }
 
@@ -63,6 +67,7 @@ impl<B: Backend, T> Selector<B, T> {
         Selector {
             backend,
             keys: FdMap::new(),
+            next_tag: 0,
             closed: false,
         }
     }
@@ -90,9 +95,9 @@ impl<B: Backend, T> Selector<B, T> {
     /// error if it refuses the source (epoll: `EPERM` for regular files), and an error after
     /// `close()`. On error nothing is registered.
     #[inline]
-    pub fn register(
+    pub fn register<S: AsSource + ?Sized>(
         &mut self,
-        source: impl AsSource,
+        source: &S,
         events: Events,
         data: T,
     ) -> io::Result<&SelectorKey<T>> {
@@ -106,10 +111,13 @@ impl<B: Backend, T> Selector<B, T> {
         if self.keys.get(fd).is_some() {
             return Err(SelectorError::AlreadyRegistered { fd }.into());
         }
-        self.backend.add(borrowed, events)?;
+        let tag = self.next_tag;
+        self.backend.add(borrowed, events, tag)?;
+        self.next_tag = tag.wrapping_add(1);
         let slot = Slot {
             key: SelectorKey { fd, events, data },
             ready_index: NonZeroU32::MAX,
+            tag,
         };
         Ok(&self.keys.insert(fd, slot).key)
     }
@@ -135,7 +143,7 @@ impl<B: Backend, T> Selector<B, T> {
         check_events(fd, events)?;
         let slot = lookup_mut(&mut self.keys, fd)?;
         if slot.key.events != events {
-            self.backend.modify(fd, events)?;
+            self.backend.modify(fd, events, slot.tag)?;
             slot.key.events = events;
         }
         slot.key.data = data;
@@ -202,16 +210,42 @@ impl<B: Backend, T> Selector<B, T> {
         ready.clear();
         self.ensure_open("select", None)?;
         let deadline = Deadline::after(timeout);
+        let mut purged = false;
         loop {
             let keys = &mut self.keys;
+            let mut dead_seen = false;
             let waited = self
                 .backend
-                .wait(deadline.remaining(), keys.len(), |fd, events| {
-                    let slot = keys.get_mut(fd)?;
-                    let interest = slot.key.events;
-                    collect(ready, slot, events & interest);
-                    Some(interest)
+                .wait(deadline.remaining(), keys.len(), |fd, tag, events| {
+                    match keys.get_mut(fd) {
+                        Some(slot) if tag.map_or(true, |tag| tag == slot.tag) => {
+                            let interest = slot.key.events;
+                            collect(ready, slot, events & interest);
+                            Some(interest)
+                        }
+                        // An event of a registration that is gone (unregistered, or replaced
+                        // by a new one under the same number): never reported.
+                        _ => {
+                            dead_seen = true;
+                            None
+                        }
+                    }
                 });
+            if dead_seen {
+                // Its kernel entry would wake every wait from now on: make the kernel forget it.
+                self.backend.purge(
+                    &mut self
+                        .keys
+                        .iter()
+                        .map(|(fd, slot)| (fd, slot.key.events, slot.tag)),
+                );
+                // It may have taken the room of live events: look once more, even if the
+                // deadline has passed.
+                if ready.is_empty() && !purged && waited.is_ok() {
+                    purged = true;
+                    continue;
+                }
+            }
             match waited {
                 Ok(()) if !ready.is_empty() => return Ok(ready.len()),
                 // Nothing ready (or only events nobody asked for): keep waiting until the
@@ -343,9 +377,9 @@ impl<B: Backend, T> fmt::Debug for Selector<B, T> {
 /// ```
 pub trait BaseSelector<T> {
     /// See [`Selector::register`].
-    fn register(
+    fn register<S: AsSource + ?Sized>(
         &mut self,
-        source: impl AsSource,
+        source: &S,
         events: Events,
         data: T,
     ) -> io::Result<&SelectorKey<T>>;
@@ -380,9 +414,9 @@ pub trait BaseSelector<T> {
 
 impl<B: Backend, T> BaseSelector<T> for Selector<B, T> {
     #[inline]
-    fn register(
+    fn register<S: AsSource + ?Sized>(
         &mut self,
-        source: impl AsSource,
+        source: &S,
         events: Events,
         data: T,
     ) -> io::Result<&SelectorKey<T>> {

@@ -1,6 +1,7 @@
 //! The shared rules, checked against a scripted backend that records every call it gets.
 
 use crate::backend::sealed::Os;
+use crate::backend::Tag;
 use crate::source::{self, BorrowedSource, RawSource};
 use crate::{Events, Selector, SelectorError, SelectorKey, EVENT_READ, EVENT_WRITE};
 use std::collections::VecDeque;
@@ -18,6 +19,8 @@ struct Scripted {
     waits: VecDeque<Report>,
     timeouts: Vec<Option<Duration>>,
     rearmed: Vec<(RawSource, Option<Events>)>,
+    /// The tag every reported event carries (`None`: the backend reports by number only).
+    reported_tag: Option<Tag>,
 }
 
 fn refusal() -> io::Error {
@@ -31,7 +34,7 @@ impl Os for Scripted {
         Ok(Scripted::default())
     }
 
-    fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()> {
+    fn add(&mut self, source: BorrowedSource<'_>, events: Events, _tag: Tag) -> io::Result<()> {
         self.calls
             .push(format!("add {} {}", source::raw(source), events.bits()));
         if self.refuse {
@@ -40,7 +43,7 @@ impl Os for Scripted {
         Ok(())
     }
 
-    fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()> {
+    fn modify(&mut self, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
         self.calls.push(format!("modify {fd} {}", events.bits()));
         if self.refuse {
             return Err(refusal());
@@ -59,14 +62,20 @@ impl Os for Scripted {
         mut on_ready: F,
     ) -> io::Result<()>
     where
-        F: FnMut(RawSource, Events) -> Option<Events>,
+        F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
         self.timeouts.push(timeout);
         for (fd, events) in self.waits.pop_front().unwrap_or_else(|| Ok(Vec::new()))? {
-            let interest = on_ready(fd, events);
+            let interest = on_ready(fd, self.reported_tag, events);
             self.rearmed.push((fd, interest));
         }
         Ok(())
+    }
+
+    fn purge(&mut self, live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>) {
+        let mut live: Vec<_> = live.map(|(fd, events, tag)| (fd, events.bits(), tag)).collect();
+        live.sort_unstable();
+        self.calls.push(format!("purge {live:?}"));
     }
 
     fn close(&mut self, registered: &mut dyn Iterator<Item = RawSource>) {
@@ -291,4 +300,48 @@ fn errors_name_the_fd() {
     }
     .into();
     assert_eq!(closed.to_string(), "cannot select: the selector is closed");
+}
+
+#[test]
+fn events_of_a_dead_registration_are_dropped_and_purged() {
+    let mut sel = selector();
+    let sock = socket();
+    // Registration 0, gone; registration 1 reuses the number.
+    sel.register(&sock, EVENT_READ, "old").unwrap();
+    sel.unregister(&sock).unwrap();
+    sel.register(&sock, EVENT_WRITE, "new").unwrap();
+    sel.backend.calls.clear();
+    sel.backend.reported_tag = Some(0);
+    sel.backend
+        .waits
+        .push_back(Ok(vec![(fd(&sock), EVENT_READ | EVENT_WRITE)]));
+    assert!(sel.select(Some(Duration::ZERO)).unwrap().is_empty());
+    // The kernel is told to forget everything but the live registration (tag 1).
+    assert_eq!(
+        sel.backend.calls,
+        vec![format!("purge [({}, 2, 1)]", fd(&sock))]
+    );
+    assert_eq!(sel.backend.rearmed, vec![(fd(&sock), None)]);
+
+    // The live registration's own events are reported, and purge nothing.
+    sel.backend.calls.clear();
+    sel.backend.reported_tag = Some(1);
+    sel.backend.waits.push_back(Ok(vec![(fd(&sock), EVENT_WRITE)]));
+    let ready = sel.select(Some(Duration::ZERO)).unwrap();
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].0.data, "new");
+    assert!(sel.backend.calls.is_empty(), "{:?}", sel.backend.calls);
+}
+
+#[test]
+fn events_of_an_unregistered_fd_are_dropped_and_purged() {
+    let mut sel = selector();
+    let sock = socket();
+    sel.register(&sock, EVENT_READ, "gone").unwrap();
+    sel.unregister(&sock).unwrap();
+    sel.backend.calls.clear();
+    sel.backend.reported_tag = Some(0);
+    sel.backend.waits.push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
+    assert!(sel.select(Some(Duration::ZERO)).unwrap().is_empty());
+    assert_eq!(sel.backend.calls, vec!["purge []".to_string()]);
 }

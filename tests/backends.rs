@@ -39,7 +39,7 @@ fn register_bad_fd_is_refused(mut s: impl BaseSelector<Data>) {
     // SAFETY: deliberately a closed fd, as CPython's test does: the selector only hands the
     // number to the kernel, which answers EBADF.
     let source = unsafe { BorrowedFd::borrow_raw(fd) };
-    let err = s.register(source, EVENT_READ, "bad").unwrap_err();
+    let err = s.register(&source, EVENT_READ, "bad").unwrap_err();
     assert_eq!(os_code(&err), Some(libc::EBADF), "{err}");
     assert_eq!(s.get_key(fd).unwrap_err().kind(), ErrorKind::NotFound);
 }
@@ -117,7 +117,7 @@ mod epoll {
         inner.register(&rd, EVENT_WRITE, "w").unwrap();
         let mut outer = EpollSelector::<Data>::new().unwrap();
         let key = outer
-            .register(inner.as_fd(), EVENT_READ, "inner")
+            .register(&inner.as_fd(), EVENT_READ, "inner")
             .unwrap()
             .clone();
         assert_eq!(outer.select(SOON).unwrap(), vec![(key, EVENT_READ)]);

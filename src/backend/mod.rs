@@ -38,6 +38,13 @@ pub trait Backend: sealed::Os {}
 
 impl<B: sealed::Os> Backend for B {}
 
+/// Which registration of a descriptor number an event belongs to. The registry numbers
+/// every registration; a backend whose kernel can keep an entry alive after `unregister`
+/// (epoll, when the descriptor was duplicated before it was closed) stores the tag with the
+/// entry, so that an event of a dead registration is recognised even if the number has been
+/// reused since.
+pub(crate) type Tag = u32;
+
 pub(crate) mod sealed {
     use super::*;
 
@@ -54,22 +61,23 @@ pub(crate) mod sealed {
             Ok(())
         }
 
-        /// Starts watching `source` for `events` (never empty).
-        fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()>;
+        /// Starts watching `source` for `events` (never empty), as registration `tag`.
+        fn add(&mut self, source: BorrowedSource<'_>, events: Events, tag: Tag) -> io::Result<()>;
 
         /// Changes what a watched descriptor is watched for (never empty). On error the
         /// previous interest must still be in force.
-        fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()>;
+        fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()>;
 
         /// Stops watching `fd`. Cannot fail: the descriptor may already be closed or its number
         /// reused, and the kernel's complaint about that (EBADF, ENOENT) means "not watched".
         fn delete(&mut self, fd: RawSource);
 
-        /// Waits once (one syscall in steady state) and calls `on_ready(fd, events)` for each
-        /// ready descriptor, with hang-up and error reported as `READ | WRITE`. `on_ready`
-        /// returns the descriptor's registered interest, or `None` if it is not registered.
-        /// `registered` is how many descriptors are registered: the event buffer must hold
-        /// them all. `Interrupted` is returned as is; the caller retries.
+        /// Waits once (one syscall in steady state) and calls `on_ready(fd, tag, events)` for
+        /// each ready descriptor, with hang-up and error reported as `READ | WRITE`; `tag` is
+        /// the registration's, if the backend stores it. `on_ready` returns the registered
+        /// interest, or `None` if the event belongs to no live registration. `registered` is
+        /// how many descriptors are registered: the event buffer must hold them all.
+        /// `Interrupted` is returned as is; the caller retries.
         fn wait<F>(
             &mut self,
             timeout: Option<Duration>,
@@ -77,7 +85,14 @@ pub(crate) mod sealed {
             on_ready: F,
         ) -> io::Result<()>
         where
-            F: FnMut(RawSource, Events) -> Option<Events>;
+            F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>;
+
+        /// Called after a wait that reported an event of no live registration: makes the
+        /// kernel forget every entry but the `live` ones, so that the dead one stops waking
+        /// waits. Backends that watch by number (poll, select) never report such events.
+        fn purge(&mut self, live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>) {
+            let _ = live;
+        }
 
         /// Releases what the registrations hold in the kernel. `registered` lists the
         /// descriptors still registered. The kernel object itself lives until drop, so that

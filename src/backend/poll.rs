@@ -2,6 +2,7 @@
 //! Each wait is one syscall, O(registered fds).
 
 use crate::backend::sealed::Os;
+use crate::backend::Tag;
 use crate::select::{self, PollFlags};
 use crate::source::{BorrowedSource, RawSource};
 use crate::Events;
@@ -49,13 +50,13 @@ impl Os for Poll {
     }
 
     #[inline]
-    fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()> {
-        self.poll.register(source, flags(events));
+    fn add(&mut self, source: BorrowedSource<'_>, events: Events, _tag: Tag) -> io::Result<()> {
+        self.poll.register(&source, flags(events));
         Ok(())
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()> {
+    fn modify(&mut self, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
         self.poll.modify(fd, flags(events))
     }
 
@@ -72,11 +73,11 @@ impl Os for Poll {
         mut on_ready: F,
     ) -> io::Result<()>
     where
-        F: FnMut(RawSource, Events) -> Option<Events>,
+        F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
         let fired = self.poll.wait(timeout)?;
         for (fd, revents) in self.poll.fired(fired) {
-            on_ready(fd, readiness(revents));
+            on_ready(fd, None, readiness(revents));
         }
         Ok(())
     }

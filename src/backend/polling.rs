@@ -6,6 +6,7 @@
 //! runs on Linux ([`Selector::with_emulated_level`]), so it is tested where CI can run it.
 
 use crate::backend::sealed::Os;
+use crate::backend::Tag;
 use crate::source::{self, BorrowedSource, RawSource};
 use crate::{Events, Selector};
 use polling::{Event, PollMode, Poller};
@@ -23,12 +24,37 @@ pub struct Polling {
     mode: PollMode,
 }
 
-fn interest(fd: RawSource, events: Events) -> Event {
+fn interest(key: usize, events: Events) -> Event {
     Event::new(
-        fd as usize,
+        key,
         events.contains(Events::READ),
         events.contains(Events::WRITE),
     )
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(all(unix, target_pointer_width = "64"))] {
+        /// The event key: the registration's tag beside the descriptor number, so that an
+        /// event of a dead registration is recognised (epoll, which `polling` uses on Linux,
+        /// keeps the entry of a duplicated descriptor after `delete`).
+        fn key(fd: RawSource, tag: Tag) -> usize {
+            (tag as usize) << 32 | fd as u32 as usize
+        }
+
+        fn split(key: usize) -> (RawSource, Option<Tag>) {
+            (key as u32 as RawSource, Some((key >> 32) as Tag))
+        }
+    } else {
+        /// The event key: the descriptor (a socket handle on Windows, where `polling` tracks
+        /// sockets itself; no room for a tag on 32-bit systems).
+        fn key(fd: RawSource, _tag: Tag) -> usize {
+            fd as usize
+        }
+
+        fn split(key: usize) -> (RawSource, Option<Tag>) {
+            (key as RawSource, None)
+        }
+    }
 }
 
 cfg_if::cfg_if! {
@@ -58,14 +84,14 @@ impl Polling {
         }
     }
 
-    fn add_raw(&self, fd: RawSource, events: Events) -> io::Result<()> {
+    fn add_raw(&self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
         // SAFETY: `polling` asks that a source be deleted before it is closed. The registry
         // deletes it at `unregister` and at `close`; a source its owner closes while it is
         // still registered is dropped from the kernel's set by the kernel itself, and a later
         // `add` of the same number is handled below (polling#262).
         unsafe {
             self.poller
-                .add_with_mode(fd, interest(fd, events), self.mode)
+                .add_with_mode(fd, interest(key(fd, tag), events), self.mode)
         }
     }
 }
@@ -84,24 +110,24 @@ impl Os for Polling {
     }
 
     #[inline]
-    fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()> {
+    fn add(&mut self, source: BorrowedSource<'_>, events: Events, tag: Tag) -> io::Result<()> {
         let fd = source::raw(source);
-        match self.add_raw(fd, events) {
+        match self.add_raw(fd, events, tag) {
             // polling#262: kqueue keeps tracking an fd that was closed without `delete`, so
             // its reused number is refused. Our registry does not hold it: drop the stale
             // entry and add again.
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
                 let _ = self.poller.delete(source);
-                self.add_raw(fd, events)
+                self.add_raw(fd, events, tag)
             }
             result => result,
         }
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()> {
+    fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
         self.poller
-            .modify_with_mode(borrow(fd), interest(fd, events), self.mode)
+            .modify_with_mode(borrow(fd), interest(key(fd, tag), events), self.mode)
     }
 
     #[inline]
@@ -117,7 +143,7 @@ impl Os for Polling {
         mut on_ready: F,
     ) -> io::Result<()>
     where
-        F: FnMut(RawSource, Events) -> Option<Events>,
+        F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
         // kqueue reports READ and WRITE as two events: room for both, for every fd.
         let needed = registered.saturating_mul(2).max(1);
@@ -129,7 +155,7 @@ impl Os for Polling {
         self.events.clear();
         self.poller.wait(&mut self.events, timeout)?;
         for event in self.events.iter() {
-            let fd = event.key as RawSource;
+            let (fd, tag) = split(event.key);
             let mut ready = Events::empty();
             if event.readable {
                 ready |= Events::READ;
@@ -137,18 +163,40 @@ impl Os for Polling {
             if event.writable {
                 ready |= Events::WRITE;
             }
-            let registered_interest = on_ready(fd, ready);
+            let registered_interest = on_ready(fd, tag, ready);
             if self.mode == PollMode::Oneshot {
                 if let Some(events) = registered_interest {
                     // The fd fired and is now disarmed: re-arm it, so it is reported again for
-                    // as long as it stays ready.
-                    let _ =
-                        self.poller
-                            .modify_with_mode(borrow(fd), interest(fd, events), self.mode);
+                    // as long as it stays ready. A dead registration is left disarmed, so it
+                    // never fires again.
+                    let _ = self.poller.modify_with_mode(
+                        borrow(fd),
+                        interest(event.key, events),
+                        self.mode,
+                    );
                 }
             }
         }
         Ok(())
+    }
+
+    /// Level mode only: a one-shot entry of a dead registration was not re-armed and never
+    /// fires again. A new poller replaces the old one (its descriptor number changes: on
+    /// kqueue, IOCP and event ports, where `PollingSelector` is the default, entries follow
+    /// descriptors and this never happens).
+    #[cold]
+    fn purge(&mut self, live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>) {
+        if self.mode == PollMode::Oneshot {
+            return;
+        }
+        let Ok(poller) = Poller::new() else {
+            return; // out of descriptors: keep the old poller, and try again next time
+        };
+        let fresh = Polling::with_poller(poller, self.mode);
+        for (fd, events, tag) in live {
+            let _ = fresh.add_raw(fd, events, tag);
+        }
+        *self = fresh;
     }
 
     fn close(&mut self, registered: &mut dyn Iterator<Item = RawSource>) {

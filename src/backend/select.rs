@@ -4,6 +4,7 @@
 //! [`select::select`]: crate::select::select()
 
 use crate::backend::sealed::Os;
+use crate::backend::Tag;
 use crate::select::{select_sets, FdSet, FD_SETSIZE};
 use crate::source::{self, BorrowedSource, RawSource};
 use crate::{Events, SelectorError};
@@ -57,13 +58,13 @@ impl Os for Select {
     }
 
     #[inline]
-    fn add(&mut self, source: BorrowedSource<'_>, events: Events) -> io::Result<()> {
+    fn add(&mut self, source: BorrowedSource<'_>, events: Events, _tag: Tag) -> io::Result<()> {
         self.set(source::raw(source), events);
         Ok(())
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawSource, events: Events) -> io::Result<()> {
+    fn modify(&mut self, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
         self.set(fd, events);
         Ok(())
     }
@@ -81,7 +82,7 @@ impl Os for Select {
         mut on_ready: F,
     ) -> io::Result<()>
     where
-        F: FnMut(RawSource, Events) -> Option<Events>,
+        F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
         self.ready_readers.copy_from(&self.readers);
         self.ready_writers.copy_from(&self.writers);
@@ -106,7 +107,7 @@ impl Os for Select {
             (&self.ready_failed, Events::WRITE),
         ] {
             for fd in set.iter() {
-                on_ready(fd, events);
+                on_ready(fd, None, events);
             }
         }
         Ok(())

@@ -165,7 +165,7 @@ impl Epoll {
     /// `PermissionDenied` for regular files, directories and `/dev/null`, `InvalidInput` for
     /// `EXCLUSIVE` together with `ONESHOT` or `RDHUP`, and the kernel's other refusals
     /// (`ELOOP` for an epoll nested in itself). Each names the descriptor.
-    pub fn register(&self, source: impl AsFd, mask: EpollFlags) -> io::Result<()> {
+    pub fn register<S: AsFd + ?Sized>(&self, source: &S, mask: EpollFlags) -> io::Result<()> {
         let source = source.as_fd();
         self.add(source, mask, source.as_raw_fd() as u64)
     }
@@ -173,7 +173,12 @@ impl Epoll {
     /// Like [`register`](Self::register), but stores `data` with the registration instead of
     /// the descriptor number; [`EpollEvent::data`] gives it back (then
     /// [`EpollEvent::fd`] means only its low 32 bits). Python has no such call.
-    pub fn register_with_data(&self, source: impl AsFd, mask: EpollFlags, data: u64) -> io::Result<()> {
+    pub fn register_with_data<S: AsFd + ?Sized>(
+        &self,
+        source: &S,
+        mask: EpollFlags,
+        data: u64,
+    ) -> io::Result<()> {
         self.add(source.as_fd(), mask, data)
     }
 
@@ -269,6 +274,13 @@ impl Epoll {
         let timeout = timeout.map(to_timespec);
         epoll::wait(&self.fd, rustix::buffer::spare_capacity(&mut *buffer), timeout.as_ref())?;
         Ok(buffer.len())
+    }
+
+    /// Makes this object's descriptor number refer to `other`'s epoll instance (and lets
+    /// go of the old instance), so that whoever holds the number keeps a working epoll.
+    pub(crate) fn replace_with(&mut self, other: Epoll) -> io::Result<()> {
+        rustix::io::dup3(&other.fd, &mut self.fd, rustix::io::DupFlags::CLOEXEC)?;
+        Ok(())
     }
 
     /// Closes the epoll descriptor (the registered descriptors stay open). Python:

@@ -154,7 +154,7 @@ impl Poll {
     /// Watches `source` for `mask`; if it is registered already, replaces its mask (keeping
     /// its place in the results). Python: `p.register(fd, mask)`. A mask of zero still
     /// reports `ERR`, `HUP` and `NVAL`.
-    pub fn register(&mut self, source: impl AsSource, mask: PollFlags) {
+    pub fn register<S: AsSource + ?Sized>(&mut self, source: &S, mask: PollFlags) {
         let fd = source::raw(source.as_source());
         match self.position.get(fd) {
             Some(&index) => self.entries[index] = sys::entry(fd, mask),

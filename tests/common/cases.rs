@@ -79,7 +79,7 @@ pub fn register(mut s: impl BaseSelector<Data>) {
     {
         use std::os::unix::io::AsFd;
         assert_kind(
-            s.register(rd.as_fd(), EVENT_WRITE, "again"),
+            s.register(&rd.as_fd(), EVENT_WRITE, "again"),
             ErrorKind::AlreadyExists,
             "already registered",
         );

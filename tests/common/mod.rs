@@ -148,3 +148,93 @@ pub fn os_code(err: &io::Error) -> Option<i32> {
             .and_then(OsError::raw_os_error)
     })
 }
+
+/// A connected TCP loopback pair `(accepted, connected)` on every platform, for what only TCP
+/// has (out-of-band data, a refused connection).
+pub fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
+    loop {
+        let (server, peer) = listener.accept().expect("accept");
+        if peer == client.local_addr().unwrap() {
+            return (server, client);
+        }
+    }
+}
+
+/// Like `lonely`, for any descriptor: a duplicate of `fd` at a number no other test of this
+/// process is handed, so that once it is closed it stays closed.
+#[cfg(unix)]
+pub fn lonely_fd(fd: impl std::os::unix::io::AsFd) -> std::os::unix::io::OwnedFd {
+    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
+    let min = lonely_number();
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the returned OwnedFd owns.
+    let new = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    assert!(new >= 0, "fcntl(F_DUPFD_CLOEXEC, {min}) failed");
+    // SAFETY: `new` is a fresh descriptor owned by nothing else.
+    unsafe { OwnedFd::from_raw_fd(new) }
+}
+
+/// A descriptor number that named an open socket a moment ago and is now closed (CPython's
+/// `make_bad_fd`). It is a lonely number: no test running in parallel reopens it.
+#[cfg(unix)]
+pub fn closed_number() -> RawSource {
+    let (a, _b) = pair();
+    let a = lonely(a);
+    let fd = fd_of(&a);
+    drop(a);
+    fd
+}
+
+#[cfg(unix)]
+static STORM_SIGNALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cfg(unix)]
+extern "C" fn count_storm_signal(_: libc::c_int) {
+    STORM_SIGNALS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Runs `wait` on this thread while a helper thread sends it SIGUSR1 every 10 ms (Python's
+/// `setitimer` storm, aimed with `pthread_kill` at this thread only). The handler does
+/// nothing and is installed without `SA_RESTART`, so every signal that lands during a wait
+/// interrupts it with `EINTR`. Returns what `wait` returned and how many signals this
+/// process handled meanwhile.
+#[cfg(unix)]
+pub fn under_signal_storm<R>(wait: impl FnOnce() -> R) -> (R, usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // SAFETY: a zeroed sigaction with an empty mask and our handler is a valid argument; the
+    // handler only touches an atomic (async-signal-safe).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = count_storm_signal as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        action.sa_flags = 0;
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
+            0
+        );
+    }
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as usize;
+    let stop = Arc::new(AtomicBool::new(false));
+    let helper = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                // SAFETY: the target thread is alive: it joins this helper before it goes on.
+                assert_eq!(
+                    unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGUSR1) },
+                    0
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let before = STORM_SIGNALS.load(Ordering::SeqCst);
+    let result = wait();
+    let handled = STORM_SIGNALS.load(Ordering::SeqCst) - before;
+    stop.store(true, Ordering::SeqCst);
+    helper.join().unwrap();
+    (result, handled)
+}
