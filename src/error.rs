@@ -106,7 +106,11 @@ impl fmt::Display for SelectorError {
                 f,
                 "handle {fd} is not a socket: Windows selectors take sockets only"
             ),
-            SelectorError::AlreadyRegistered { fd } => write!(f, "fd {fd} is already registered"),
+            SelectorError::AlreadyRegistered { fd } => write!(
+                f,
+                "fd {fd} is already registered (if the source registered under this number was \
+                 closed without unregister, the number now names a new file: unregister {fd} first)"
+            ),
             SelectorError::NotRegistered { fd } => write!(f, "fd {fd} is not registered"),
             SelectorError::Closed {
                 operation,
@@ -200,6 +204,27 @@ impl std::error::Error for OsError {
 pub(crate) fn os_error(call: &'static str, fd: RawSource, error: io::Error) -> io::Error {
     os_error_with_hint(call, fd, error, None)
 }
+
+/// Names `fd` in a bare kernel error (one the backend did not already wrap).
+#[cold]
+pub(crate) fn naming_fd(call: &'static str, fd: RawSource, error: io::Error) -> io::Error {
+    if error.raw_os_error().is_none() {
+        return error;
+    }
+    // On Linux every selector but poll and select is epoll underneath (`polling` too).
+    let hint = if cfg!(any(target_os = "linux", target_os = "android"))
+        && error.kind() == io::ErrorKind::PermissionDenied
+    {
+        Some(EPOLL_REFUSES_FILES)
+    } else {
+        None
+    };
+    os_error_with_hint(call, fd, error, hint)
+}
+
+/// What to do when epoll refuses a descriptor with `EPERM`.
+pub(crate) const EPOLL_REFUSES_FILES: &str =
+    "epoll cannot watch regular files, directories or /dev/null; Poll and PollSelector can";
 
 /// Like [`os_error`], with a hint on what to do instead.
 #[cold]

@@ -88,7 +88,7 @@ pub use error::{OsError, SelectorError};
 pub use events::{Events, EVENT_READ, EVENT_WRITE};
 pub use key::SelectorKey;
 pub use map::SelectorMap;
-pub use selector::{BaseSelector, Ready, Selector};
+pub use selector::{BaseSelector, Ready, Refused, Selector};
 pub use source::{AsSource, BorrowedSource, Fileno, RawSource};
 pub use waker::Waker;
 

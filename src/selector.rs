@@ -2,8 +2,9 @@
 
 use crate::backend::{Backend, Tag};
 use crate::deadline::Deadline;
+use crate::error::naming_fd;
 use crate::fd_map::FdMap;
-use crate::source::{self, AsSource, Fileno, RawSource};
+use crate::source::{self, AsSource, BorrowedSource, Fileno, RawSource};
 use crate::{Events, SelectorError, SelectorKey, SelectorMap};
 use std::fmt;
 use std::io;
@@ -86,14 +87,24 @@ impl<B: Backend, T> Selector<B, T> {
 
     /// Starts watching `source` for `events`, storing `data` with it, and returns the new key.
     ///
-    /// `source` is borrowed only for the call: the selector does not own it. Unregister it
-    /// before closing it (or unregister it by number afterwards).
+    /// `source` is borrowed only for the call: the selector does not own it, so passing a
+    /// source by value (which would close it on return) does not compile. Unregister it
+    /// before closing it (or unregister it by number afterwards). To have the selector keep
+    /// the source alive, as Python's keys do, use [`register_owned`](Self::register_owned).
+    ///
+    /// ```compile_fail
+    /// # use ioselectors::{DefaultSelector, EVENT_READ};
+    /// let mut sel = DefaultSelector::new()?;
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// sel.register(listener, EVENT_READ, ())?; // a value: it would be closed at once
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     ///
     /// # Errors
     /// `InvalidInput` for an invalid mask (or, for `SelectSelector`
     /// on Unix, an fd ≥ `FD_SETSIZE`), `AlreadyExists` if the fd is registered, the kernel's
-    /// error if it refuses the source (epoll: `EPERM` for regular files), and an error after
-    /// `close()`. On error nothing is registered.
+    /// error if it refuses the source (epoll: `PermissionDenied` for regular files), and an
+    /// error after `close()`. On error nothing is registered.
     #[inline]
     pub fn register<S: AsSource + ?Sized>(
         &mut self,
@@ -101,7 +112,61 @@ impl<B: Backend, T> Selector<B, T> {
         events: Events,
         data: T,
     ) -> io::Result<&SelectorKey<T>> {
-        let borrowed = source.as_source();
+        let (fd, tag) = self.add(source.as_source(), events)?;
+        Ok(self.insert(fd, events, data, tag))
+    }
+
+    /// Registers a source that the selector keeps: `source` becomes the registration's data
+    /// (Python's `key.fileobj`), stays open for as long as it is registered, and comes back
+    /// with the key from [`unregister`](Self::unregister). A ported program then needs no
+    /// map of its own from descriptors to streams.
+    ///
+    /// `select` hands out snapshots of the keys, so it needs `T: Clone`: register an `Rc` or
+    /// `Arc` of the source (they lend out its descriptor too).
+    ///
+    /// ```
+    /// use ioselectors::{DefaultSelector, EVENT_READ};
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::rc::Rc;
+    ///
+    /// let mut sel = DefaultSelector::<Rc<TcpListener>>::new()?;
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// // sel.register(listener, EVENT_READ): the selector holds it now.
+    /// let fd = sel.register_owned(Rc::new(listener), EVENT_READ)?.fd;
+    /// let _client = TcpStream::connect(addr)?;
+    /// for (key, _events) in sel.select(None)? {
+    ///     let (_conn, _) = key.data.accept()?; // key.fileobj.accept()
+    /// }
+    /// let listener: Rc<TcpListener> = sel.unregister(fd)?.data; // given back, still open
+    /// # drop(listener);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`register`](Self::register); the refusal gives the source back
+    /// ([`Refused::source`]), and converts into an `io::Error` for `?`.
+    pub fn register_owned(
+        &mut self,
+        source: T,
+        events: Events,
+    ) -> Result<&SelectorKey<T>, Refused<T>>
+    where
+        T: AsSource,
+    {
+        match self.add(source.as_source(), events) {
+            Ok((fd, tag)) => Ok(self.insert(fd, events, source, tag)),
+            Err(error) => Err(Refused { error, source }),
+        }
+    }
+
+    /// Every check of `register`, then the kernel's: returns the number and the tag.
+    #[inline(always)]
+    fn add(
+        &mut self,
+        borrowed: BorrowedSource<'_>,
+        events: Events,
+    ) -> io::Result<(RawSource, Tag)> {
         let fd = source::raw(borrowed);
         self.ensure_open("register", Some(fd))?;
         check_events(fd, events)?;
@@ -112,14 +177,21 @@ impl<B: Backend, T> Selector<B, T> {
             return Err(SelectorError::AlreadyRegistered { fd }.into());
         }
         let tag = self.next_tag;
-        self.backend.add(borrowed, events, tag)?;
+        self.backend
+            .add(borrowed, events, tag)
+            .map_err(|err| naming_fd("register", fd, err))?;
         self.next_tag = tag.wrapping_add(1);
+        Ok((fd, tag))
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, fd: RawSource, events: Events, data: T, tag: Tag) -> &SelectorKey<T> {
         let slot = Slot {
             key: SelectorKey { fd, events, data },
             ready_index: NonZeroU32::MAX,
             tag,
         };
-        Ok(&self.keys.insert(fd, slot).key)
+        &self.keys.insert(fd, slot).key
     }
 
     /// Changes the events and data of a registration and returns the updated key.
@@ -143,7 +215,9 @@ impl<B: Backend, T> Selector<B, T> {
         check_events(fd, events)?;
         let slot = lookup_mut(&mut self.keys, fd)?;
         if slot.key.events != events {
-            self.backend.modify(fd, events, slot.tag)?;
+            self.backend
+                .modify(fd, events, slot.tag)
+                .map_err(|err| naming_fd("modify", fd, err))?;
             slot.key.events = events;
         }
         slot.key.data = data;
@@ -300,6 +374,41 @@ impl<B: Backend, T> Selector<B, T> {
     }
 }
 
+/// A refused [`register_owned`](Selector::register_owned): why, and the source, given back
+/// unharmed. `?` turns it into the `io::Error`.
+pub struct Refused<S> {
+    /// Why the source was refused (the error `register` would return).
+    pub error: io::Error,
+    /// The source, still open.
+    pub source: S,
+}
+
+impl<S> fmt::Debug for Refused<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Refused")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> fmt::Display for Refused<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<S> std::error::Error for Refused<S> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<S> From<Refused<S>> for io::Error {
+    fn from(refused: Refused<S>) -> io::Error {
+        refused.error
+    }
+}
+
 /// Adds `events` for `slot` to the ready list, merging with the fd's entry if it has one.
 #[inline(always)]
 fn collect<T: Clone>(ready: &mut Vec<Ready<T>>, slot: &mut Slot<T>, events: Events) {
@@ -383,6 +492,10 @@ pub trait BaseSelector<T> {
         events: Events,
         data: T,
     ) -> io::Result<&SelectorKey<T>>;
+    /// See [`Selector::register_owned`].
+    fn register_owned(&mut self, source: T, events: Events) -> Result<&SelectorKey<T>, Refused<T>>
+    where
+        T: AsSource;
     /// See [`Selector::modify`].
     fn modify(
         &mut self,
@@ -421,6 +534,13 @@ impl<B: Backend, T> BaseSelector<T> for Selector<B, T> {
         data: T,
     ) -> io::Result<&SelectorKey<T>> {
         Selector::register(self, source, events, data)
+    }
+    #[inline]
+    fn register_owned(&mut self, source: T, events: Events) -> Result<&SelectorKey<T>, Refused<T>>
+    where
+        T: AsSource,
+    {
+        Selector::register_owned(self, source, events)
     }
     #[inline]
     fn modify(

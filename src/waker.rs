@@ -10,6 +10,35 @@ use std::sync::Arc;
 /// [`reset`](Self::reset) when it comes back ready, or it stays ready (level-triggered).
 /// Clones share one descriptor; it is closed when the last clone is dropped.
 ///
+/// **Reset first, then drain.** When the waker guards a queue (workers push, then wake),
+/// the selector's thread must `reset()` *before* it empties the queue. In the other order, a
+/// worker that pushes and wakes between the drain and the reset has its wake-up erased, and
+/// its item waits until something else wakes the selector:
+///
+/// ```
+/// use ioselectors::{DefaultSelector, Waker, EVENT_READ};
+/// use std::sync::mpsc;
+///
+/// let mut sel = DefaultSelector::new()?;
+/// let waker = Waker::new()?;
+/// sel.register(&waker, EVENT_READ, "queue")?;
+/// let (results, queue) = mpsc::channel();
+/// let remote = waker.clone();
+/// std::thread::spawn(move || {
+///     results.send(42).unwrap(); // push, then wake
+///     remote.wake().unwrap();
+/// });
+/// for (key, _) in sel.select(None)? {
+///     if key.data == "queue" {
+///         waker.reset()?; // first: a wake-up from now on stays visible
+///         for result in queue.try_iter() {
+///             assert_eq!(result, 42); // then drain
+///         }
+///     }
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
 /// It is an `eventfd` on Linux and Android, a socket pair on other Unix systems and a
 /// loopback UDP socket connected to itself on Windows: a plain source, so it works with
 /// every backend (and does not use `polling::Poller::notify`, which makes kqueue busy-loop

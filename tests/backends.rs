@@ -50,6 +50,14 @@ fn register_file_is_refused(mut s: impl BaseSelector<Data>) {
     let file = tempfile::tempfile().unwrap();
     let err = s.register(&file, EVENT_READ, "file").unwrap_err();
     assert_eq!(os_code(&err), Some(libc::EPERM), "{err}");
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    // The message names the descriptor and what to do instead.
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("fd {}", file.as_raw_fd())),
+        "{message}"
+    );
+    assert!(message.contains("PollSelector can"), "{message}");
     assert_eq!(s.get_key(&file).unwrap_err().kind(), ErrorKind::NotFound);
 }
 

@@ -35,7 +35,10 @@ fn nothing_for_a_while(s: &mut impl BaseSelector<Data>) {
     #[cfg(unix)]
     let cpu_before = thread_cpu();
     let (took, ready) = timed(|| s.select(Some(WAIT)).unwrap());
-    assert!(ready.is_empty(), "a dead registration was reported: {ready:?}");
+    assert!(
+        ready.is_empty(),
+        "a dead registration was reported: {ready:?}"
+    );
     assert!(took >= WAIT, "returned after {took:?}, before the timeout");
     assert!(took < Duration::from_secs(5), "returned after {took:?}");
     #[cfg(unix)]
@@ -59,7 +62,7 @@ enum Twin {
 
 /// Keeps the file of `stream` open after `stream` is closed; dropped, lets go of it.
 enum Keeper {
-    Clone(Stream),
+    Clone(#[allow(dead_code)] Stream), // held open, never read
     #[cfg(unix)]
     Child(libc::pid_t),
 }

@@ -75,7 +75,8 @@ impl Os for Epoll {
 
     #[inline]
     fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
-        self.epoll.modify_with_data(fd, flags(events), data(fd, tag))
+        self.epoll
+            .modify_with_data(fd, flags(events), data(fd, tag))
     }
 
     #[inline]

@@ -45,6 +45,21 @@ impl<B: sealed::Os> Backend for B {}
 /// reused since.
 pub(crate) type Tag = u32;
 
+/// A value reached only through `&mut`: `Sync` whatever it holds, since a shared reference
+/// to it gives no access at all (what `std::sync::Exclusive` will be). Keeps selectors `Sync`
+/// when a kernel buffer inside them is not.
+pub(crate) struct Exclusive<T>(pub(crate) T);
+
+impl<T> std::fmt::Debug for Exclusive<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Exclusive { .. }")
+    }
+}
+
+// SAFETY: `&Exclusive<T>` exposes nothing (the field is only used through `&mut self` by its
+// owner), so sharing it between threads cannot race; moving it needs `T: Send`.
+unsafe impl<T: Send> Sync for Exclusive<T> {}
+
 pub(crate) mod sealed {
     use super::*;
 

@@ -6,7 +6,7 @@
 //! runs on Linux ([`Selector::with_emulated_level`]), so it is tested where CI can run it.
 
 use crate::backend::sealed::Os;
-use crate::backend::Tag;
+use crate::backend::{Exclusive, Tag};
 use crate::source::{self, BorrowedSource, RawSource};
 use crate::{Events, Selector};
 use polling::{Event, PollMode, Poller};
@@ -19,7 +19,9 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Polling {
     poller: Poller,
-    events: polling::Events,
+    /// `polling::Events` is not `Sync`; behind `Exclusive` it is reached through `&mut self`
+    /// only, which keeps the selector `Sync`.
+    events: Exclusive<polling::Events>,
     /// `Level`, or `Oneshot` when level-triggering is emulated by re-arming.
     mode: PollMode,
 }
@@ -79,7 +81,7 @@ impl Polling {
     fn with_poller(poller: Poller, mode: PollMode) -> Self {
         Polling {
             poller,
-            events: polling::Events::with_capacity(NonZeroUsize::MIN),
+            events: Exclusive(polling::Events::with_capacity(NonZeroUsize::MIN)),
             mode,
         }
     }
@@ -147,14 +149,15 @@ impl Os for Polling {
     {
         // kqueue reports READ and WRITE as two events: room for both, for every fd.
         let needed = registered.saturating_mul(2).max(1);
-        if self.events.capacity().get() < needed {
-            self.events = polling::Events::with_capacity(
+        let buffer = &mut self.events.0;
+        if buffer.capacity().get() < needed {
+            *buffer = polling::Events::with_capacity(
                 NonZeroUsize::new(needed).unwrap_or(NonZeroUsize::MIN),
             );
         }
-        self.events.clear();
-        self.poller.wait(&mut self.events, timeout)?;
-        for event in self.events.iter() {
+        buffer.clear();
+        self.poller.wait(buffer, timeout)?;
+        for event in buffer.iter() {
             let (fd, tag) = split(event.key);
             let mut ready = Events::empty();
             if event.readable {

@@ -1,7 +1,7 @@
 //! Python's `select.epoll` (Linux, Android): level-triggered, edge-triggered and one-shot
 //! readiness from one kernel object, straight through rustix.
 
-use crate::error::{invalid_input, os_error, os_error_with_hint};
+use crate::error::{invalid_input, os_error, os_error_with_hint, EPOLL_REFUSES_FILES};
 use crate::source::Fileno;
 use crate::timespec::to_timespec;
 use rustix::event::epoll;
@@ -130,14 +130,17 @@ pub struct Epoll {
 
 impl fmt::Debug for Epoll {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Epoll").field("fd", &self.fd.as_raw_fd()).finish()
+        f.debug_struct("Epoll")
+            .field("fd", &self.fd.as_raw_fd())
+            .finish()
     }
 }
 
 impl Epoll {
     /// What `register` watches for in Python when no mask is given:
     /// `EPOLLIN | EPOLLPRI | EPOLLOUT`.
-    pub const DEFAULT_MASK: EpollFlags = EpollFlags::IN.union(EpollFlags::PRI).union(EpollFlags::OUT);
+    pub const DEFAULT_MASK: EpollFlags =
+        EpollFlags::IN.union(EpollFlags::PRI).union(EpollFlags::OUT);
 
     /// Python's `maxevents=-1`: at most 1023 events per `poll`.
     pub const DEFAULT_MAXEVENTS: usize = 1023;
@@ -191,17 +194,20 @@ impl Epoll {
                 "epoll register fd {fd}: EPOLLEXCLUSIVE cannot be combined with EPOLLONESHOT or EPOLLRDHUP"
             )));
         }
-        epoll::add(&self.fd, source, epoll::EventData::new_u64(data), mask.to_kernel())
-            .map_err(|err| {
-                let hint = match err {
-                    rustix::io::Errno::PERM => Some(
-                        "epoll cannot watch regular files, directories or /dev/null; Poll and PollSelector can",
-                    ),
-                    rustix::io::Errno::EXIST => Some("it is registered already: use modify"),
-                    _ => None,
-                };
-                os_error_with_hint("epoll register", fd, err.into(), hint)
-            })
+        epoll::add(
+            &self.fd,
+            source,
+            epoll::EventData::new_u64(data),
+            mask.to_kernel(),
+        )
+        .map_err(|err| {
+            let hint = match err {
+                rustix::io::Errno::PERM => Some(EPOLL_REFUSES_FILES),
+                rustix::io::Errno::EXIST => Some("it is registered already: use modify"),
+                _ => None,
+            };
+            os_error_with_hint("epoll register", fd, err.into(), hint)
+        })
     }
 
     /// Changes what a registered descriptor is watched for; re-arms an `ONESHOT`
@@ -225,8 +231,13 @@ impl Epoll {
                 "epoll modify fd {fd}: EPOLLEXCLUSIVE can only be given at register"
             )));
         }
-        epoll::modify(&self.fd, borrow(fd)?, epoll::EventData::new_u64(data), mask.to_kernel())
-            .map_err(|err| os_error("epoll modify", fd, err.into()))
+        epoll::modify(
+            &self.fd,
+            borrow(fd)?,
+            epoll::EventData::new_u64(data),
+            mask.to_kernel(),
+        )
+        .map_err(|err| os_error("epoll modify", fd, err.into()))
     }
 
     /// Stops watching a descriptor, given as a source or by number. Python:
@@ -238,7 +249,8 @@ impl Epoll {
     #[inline]
     pub fn unregister(&self, fd: impl Fileno) -> io::Result<()> {
         let fd = fd.fileno();
-        epoll::delete(&self.fd, borrow(fd)?).map_err(|err| os_error("epoll unregister", fd, err.into()))
+        epoll::delete(&self.fd, borrow(fd)?)
+            .map_err(|err| os_error("epoll unregister", fd, err.into()))
     }
 
     /// Waits for events and returns at most `maxevents` of them as `(fd, events)` pairs, in
@@ -252,27 +264,46 @@ impl Epoll {
     ///
     /// # Errors
     /// `InvalidInput` if `maxevents` is 0 or above what the kernel takes.
-    pub fn poll(&self, timeout: Option<Duration>, maxevents: usize) -> io::Result<Vec<(RawFd, EpollFlags)>> {
+    pub fn poll(
+        &self,
+        timeout: Option<Duration>,
+        maxevents: usize,
+    ) -> io::Result<Vec<(RawFd, EpollFlags)>> {
         let mut events = EpollEvents::with_capacity(maxevents);
         self.poll_into(timeout, &mut events)?;
-        Ok(events.iter().map(|event| (event.fd(), event.events())).collect())
+        Ok(events
+            .iter()
+            .map(|event| (event.fd(), event.events()))
+            .collect())
     }
 
     /// Like [`poll`](Self::poll), but fills `events` (at most its
     /// [`capacity`](EpollEvents::capacity)) and returns how many it holds: no allocation.
     #[inline(always)]
-    pub fn poll_into(&self, timeout: Option<Duration>, events: &mut EpollEvents) -> io::Result<usize> {
+    pub fn poll_into(
+        &self,
+        timeout: Option<Duration>,
+        events: &mut EpollEvents,
+    ) -> io::Result<usize> {
         events.check_capacity()?;
         super::retry_interrupted(timeout, |timeout| self.wait(timeout, events), || 0)
     }
 
     /// One `epoll_wait`: `EINTR` is returned, not retried (the registry has its own loop).
     #[inline(always)]
-    pub(crate) fn wait(&self, timeout: Option<Duration>, events: &mut EpollEvents) -> io::Result<usize> {
+    pub(crate) fn wait(
+        &self,
+        timeout: Option<Duration>,
+        events: &mut EpollEvents,
+    ) -> io::Result<usize> {
         let buffer = &mut events.buffer;
         buffer.clear();
         let timeout = timeout.map(to_timespec);
-        epoll::wait(&self.fd, rustix::buffer::spare_capacity(&mut *buffer), timeout.as_ref())?;
+        epoll::wait(
+            &self.fd,
+            rustix::buffer::spare_capacity(&mut *buffer),
+            timeout.as_ref(),
+        )?;
         Ok(buffer.len())
     }
 
@@ -388,8 +419,12 @@ impl EpollEvents {
         // The kernel refuses more than INT_MAX / sizeof(struct epoll_event) at once.
         let most = i32::MAX as usize / std::mem::size_of::<epoll::Event>();
         match self.capacity() {
-            0 => Err(invalid_input("maxevents must be greater than 0".to_string())),
-            n if n > most => Err(invalid_input(format!("maxevents must be at most {most}, got {n}"))),
+            0 => Err(invalid_input(
+                "maxevents must be greater than 0".to_string(),
+            )),
+            n if n > most => Err(invalid_input(format!(
+                "maxevents must be at most {most}, got {n}"
+            ))),
             _ => Ok(()),
         }
     }

@@ -3,17 +3,17 @@
 //!
 //! Everything here is a thin, safe layer over one system call family. The selectors at the
 //! crate root are built on these same types (as CPython's `selectors.py` is built on
-//! `select`): `EpollSelector` drives an [`Epoll`], `PollSelector` a [`Poll`], and
+//! `select`): `EpollSelector` drives an `Epoll`, `PollSelector` a [`Poll`], and
 //! `SelectSelector` the sets behind [`select()`].
 //!
 //! | Python | ioselectors | Where |
 //! |---|---|---|
 //! | `select.select(rlist, wlist, xlist, timeout)` | [`select()`] → the ready items of each list, in list order; [`select_into`] fills a [`Selected`] of indices without allocating | Unix; Windows (sockets only) |
 //! | `select.poll()` | [`Poll::new`]: `register` (upsert), `modify`, `unregister`, `poll`, `poll_into` | Unix (poll(2)); Windows (`WSAPoll`, sockets only: Python has no poll there) |
-//! | `select.epoll()` | [`Epoll`]: `register`, `modify`, `unregister`, `poll(timeout, maxevents)`, `poll_into`, `close`, `from_fd` | Linux, Android |
-//! | `select.kqueue()`, `select.kevent(...)` | `Kqueue::control`, `KEvent` | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly |
+//! | `select.epoll()` | `Epoll`: `register`, `modify`, `unregister`, `poll(timeout, maxevents)`, `poll_into`, `close`, `from_fd` | Linux, Android |
+//! | `select.kqueue()`, `select.kevent(...)` | `Kqueue`: `control(changes, &mut events, timeout)`, `control_vec`, `close`, `from_fd`; `KEvent` | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly |
 //! | `select.devpoll()` | not offered: see below | — |
-//! | `POLLIN`, `EPOLLET`, `KQ_EV_ADD`, … | the same names, as typed flags ([`PollFlags`], [`EpollFlags`], …) | where the OS has them |
+//! | `POLLIN`, `EPOLLET`, `KQ_EV_ADD`, … | the same names, as typed flags ([`PollFlags`], `EpollFlags`, `KqFlags`, …) | where the OS has them |
 //! | `select.error` (`OSError`) | [`std::io::Error`] | |
 //!
 //! Rules shared by every primitive:

@@ -51,6 +51,7 @@ bitflags::bitflags! {
 impl PollFlags {
     /// The peer shut down its writing side or closed (stream sockets; `POLLRDHUP`).
     /// Linux, Android, FreeBSD, illumos.
+    #[allow(clippy::unnecessary_cast)] // `u16` on Linux, `c_short` elsewhere
     pub const RDHUP: PollFlags =
         PollFlags::from_bits_retain(rustix::event::PollFlags::RDHUP.bits() as u16);
 }
@@ -126,7 +127,10 @@ pub struct Poll {
 impl fmt::Debug for Poll {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Poll")
-            .field("registered", &self.position.iter().map(|(fd, _)| fd).collect::<Vec<_>>())
+            .field(
+                "registered",
+                &self.position.iter().map(|(fd, _)| fd).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -173,7 +177,10 @@ impl Poll {
     #[inline]
     pub fn modify(&mut self, fd: impl Fileno, mask: PollFlags) -> io::Result<()> {
         let fd = fd.fileno();
-        let index = *self.position.get(fd).ok_or_else(|| not_registered("poll modify", fd))?;
+        let index = *self
+            .position
+            .get(fd)
+            .ok_or_else(|| not_registered("poll modify", fd))?;
         self.entries[index] = sys::entry(fd, mask);
         Ok(())
     }
@@ -186,7 +193,9 @@ impl Poll {
     #[inline]
     pub fn unregister(&mut self, fd: impl Fileno) -> io::Result<()> {
         let fd = fd.fileno();
-        self.position.remove(fd).ok_or_else(|| not_registered("poll unregister", fd))?;
+        self.position
+            .remove(fd)
+            .ok_or_else(|| not_registered("poll unregister", fd))?;
         self.stale = true;
         Ok(())
     }
@@ -257,7 +266,11 @@ impl Poll {
         let mut kept = 0;
         for index in 0..self.entries.len() {
             let fd = sys::fd_of(&self.entries[index]);
-            if let Some(position) = self.position.get_mut(fd).filter(|position| **position == index) {
+            if let Some(position) = self
+                .position
+                .get_mut(fd)
+                .filter(|position| **position == index)
+            {
                 *position = kept;
                 self.entries.swap(kept, index);
                 kept += 1;
@@ -270,11 +283,17 @@ impl Poll {
 
 #[cold]
 fn not_registered(call: &'static str, fd: RawSource) -> io::Error {
-    os_error(call, fd, io::Error::new(io::ErrorKind::NotFound, "not registered"))
+    os_error(
+        call,
+        fd,
+        io::Error::new(io::ErrorKind::NotFound, "not registered"),
+    )
 }
 
 cfg_if::cfg_if! {
     if #[cfg(unix)] {
+        // rustix's flags are `u16` on Linux and `c_short` elsewhere: the casts are needed there.
+        #[allow(clippy::unnecessary_cast)]
         mod sys {
             use super::PollFlags;
             use crate::source::RawSource;

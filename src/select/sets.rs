@@ -19,8 +19,10 @@ pub(crate) use sys::{select_sets, FdSet};
 /// * `xlist`: exceptional condition — urgent TCP data (`MSG_OOB`) on Unix; on Windows also
 ///   a failed non-blocking `connect` (which Windows reports *only* there).
 ///
-/// One list may mix kinds of sources: use `&dyn AsFd` (Unix) or `&dyn AsSocket` (Windows)
-/// items, e.g. `[&listener as &dyn AsFd, &conn]`. `None` blocks, `Some(Duration::ZERO)` only
+/// One list may mix kinds of sources: on every platform, list their borrowed descriptors
+/// (`[listener.as_source(), conn.as_source()]`, with [`AsSource`](crate::AsSource)); on
+/// Unix `&dyn AsFd` items work too (`[&listener as &dyn AsFd, &conn]`). (`&dyn AsSocket`
+/// does not: the standard library lends a socket through `&T` only for sized `T`.) `None` blocks, `Some(Duration::ZERO)` only
 /// looks, a positive timeout is rounded up to whole microseconds; three empty lists sleep for
 /// the timeout (on Windows too, where Python fails with `WSAEINVAL`).
 ///
@@ -201,7 +203,9 @@ impl Selected {
 mod sys {
     use crate::source::RawSource;
     use crate::timespec::to_timespec;
-    use rustix::event::{fd_set_bound, fd_set_insert, fd_set_num_elements, fd_set_remove, FdSetElement, FdSetIter};
+    use rustix::event::{
+        fd_set_bound, fd_set_insert, fd_set_num_elements, fd_set_remove, FdSetElement, FdSetIter,
+    };
     use std::fmt;
     use std::io;
     use std::time::Duration;
@@ -222,7 +226,10 @@ mod sys {
     impl Default for FdSet {
         fn default() -> FdSet {
             FdSet {
-                bits: vec![FdSetElement::default(); fd_set_num_elements(FD_SETSIZE, FD_SETSIZE as i32)],
+                bits: vec![
+                    FdSetElement::default();
+                    fd_set_num_elements(FD_SETSIZE, FD_SETSIZE as i32)
+                ],
             }
         }
     }
@@ -366,15 +373,18 @@ mod sys {
             self.sockets.is_empty()
         }
 
-        fn to_kernel(&mut self) -> *mut FD_SET {
+        fn kernel_set(&mut self) -> *mut FD_SET {
             self.kernel.clear();
             self.kernel.push(self.sockets.len());
             self.kernel.extend_from_slice(&self.sockets);
             self.kernel.as_mut_ptr().cast()
         }
 
-        fn from_kernel(&mut self) {
-            let count = self.kernel.first().map_or(0, |&count| count as u32 as usize);
+        fn read_kernel_set(&mut self) {
+            let count = self
+                .kernel
+                .first()
+                .map_or(0, |&count| count as u32 as usize);
             self.sockets.clear();
             self.sockets.extend_from_slice(&self.kernel[1..1 + count]);
             self.sockets.sort_unstable();
@@ -409,20 +419,30 @@ mod sys {
             return Ok(0);
         }
         let timeout = timeout.map(timeval);
-        let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const TIMEVAL);
+        let timeout_ptr = timeout
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const TIMEVAL);
         // SAFETY: each set is a count followed by that many sockets, the layout `select` reads
         // and writes (it only ever lowers the count). The buffers and the timeout outlive the
         // call.
         let result = unsafe {
-            WinSock::select(0, read.to_kernel(), write.to_kernel(), except.to_kernel(), timeout_ptr)
+            WinSock::select(
+                0,
+                read.kernel_set(),
+                write.kernel_set(),
+                except.kernel_set(),
+                timeout_ptr,
+            )
         };
         if result == SOCKET_ERROR {
             // SAFETY: reads the calling thread's last Winsock error; no preconditions.
-            return Err(io::Error::from_raw_os_error(unsafe { WinSock::WSAGetLastError() }));
+            return Err(io::Error::from_raw_os_error(unsafe {
+                WinSock::WSAGetLastError()
+            }));
         }
-        read.from_kernel();
-        write.from_kernel();
-        except.from_kernel();
+        read.read_kernel_set();
+        write.read_kernel_set();
+        except.read_kernel_set();
         Ok(result as usize)
     }
 }

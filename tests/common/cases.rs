@@ -294,12 +294,17 @@ pub fn modify_invalid_events_keeps_registration(mut s: impl BaseSelector<Data>) 
 }
 
 /// Every selector is `Send` (its data is) and `Debug` (whatever its data).
-pub fn send_and_debug<S: BaseSelector<Data> + Send + std::fmt::Debug + 'static>(s: S) {
+/// Every selector is `Send` and `Sync` when its data is (checked at compile time by the
+/// bound), and shareable: `&sel` crosses threads.
+pub fn send_and_debug<S: BaseSelector<Data> + Send + Sync + std::fmt::Debug + 'static>(s: S) {
     let shown = format!("{s:?}");
     assert!(
         shown.starts_with("Selector {") && shown.contains("registered: 0"),
         "{shown}"
     );
+    std::thread::scope(|scope| {
+        scope.spawn(|| assert!(s.get_map().unwrap().is_empty()));
+    });
     std::thread::spawn(move || drop(s)).join().unwrap();
 }
 

@@ -1,0 +1,1462 @@
+//! Python's `select.kqueue` and `select.kevent` (macOS, iOS, FreeBSD, NetBSD, OpenBSD,
+//! DragonFly): one `kevent(2)` call applies a list of changes and collects events.
+//!
+//! This goes to `libc` directly, not through rustix: rustix's typed `Event` cannot carry
+//! what Python's `kevent` carries (`fflags` on READ and WRITE such as `NOTE_LOWAT`, any
+//! `data`, any filter number, the raw ident of an `EV_ERROR` result), and its `Event::new`
+//! panics on a filter it has no name for.
+//!
+//! kqueue cannot run on Linux: this module is type-checked there for Apple and the BSDs
+//! (clippy and rustdoc with `--target`), and its tests run in the macOS and FreeBSD jobs of
+//! the crate's CI.
+
+use crate::deadline::Deadline;
+use crate::error::{invalid_input, os_error};
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+use std::mem::{self, ManuallyDrop};
+use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::process;
+use std::ptr;
+use std::time::Duration;
+
+/// The C type of `struct kevent`'s `filter` field, which [`KqFilter`] wraps: `i16` (`u32` on
+/// NetBSD).
+#[cfg(not(target_os = "netbsd"))]
+pub type RawKqFilter = i16;
+/// The C type of `struct kevent`'s `filter` field, which [`KqFilter`] wraps: `u32` on NetBSD
+/// (`i16` elsewhere).
+#[cfg(target_os = "netbsd")]
+pub type RawKqFilter = u32;
+
+/// The C type of `struct kevent`'s `flags` field, which [`KqFlags`] wraps: `u16` (`u32` on
+/// NetBSD).
+#[cfg(not(target_os = "netbsd"))]
+pub type RawKqFlags = u16;
+/// The C type of `struct kevent`'s `flags` field, which [`KqFlags`] wraps: `u32` on NetBSD
+/// (`u16` elsewhere).
+#[cfg(target_os = "netbsd")]
+pub type RawKqFlags = u32;
+
+/// A kqueue filter: what kind of event a [`KEvent`] is about, and so what its
+/// [`ident`](KEvent::ident) names. Python: the `select.KQ_FILTER_*` ints.
+///
+/// The numbers are the platform's, from `libc`: negative (`READ` is -1) on macOS, FreeBSD,
+/// OpenBSD and DragonFly, from 0 on NetBSD. A filter this type has no name for (such as
+/// `EVFILT_EXCEPT` or FreeBSD's `EVFILT_EMPTY`) can be given by number with
+/// [`from_raw`](Self::from_raw). Ordered by number, as Python compares kevents.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KqFilter(RawKqFilter);
+
+impl KqFilter {
+    /// Readable: `ident` is a descriptor. Results carry in `data` the bytes ready to read
+    /// (for a listening socket, the connections waiting), and `EOF` in `flags` once the peer
+    /// is gone. With [`KqNotes::LOWAT`], reports only when `data` bytes are ready. Python:
+    /// `select.KQ_FILTER_READ` (`EVFILT_READ`).
+    pub const READ: KqFilter = KqFilter(libc::EVFILT_READ);
+    /// Writable: `ident` is a descriptor. Results carry in `data` the room in the send
+    /// buffer, and `EOF` once the reader is gone. Python: `select.KQ_FILTER_WRITE`
+    /// (`EVFILT_WRITE`).
+    pub const WRITE: KqFilter = KqFilter(libc::EVFILT_WRITE);
+    /// Asynchronous I/O completion (`aio_read` and friends with `SIGEV_KEVENT`); registered
+    /// through the `aio_*` calls, not through [`Kqueue::control`]. Python:
+    /// `select.KQ_FILTER_AIO` (`EVFILT_AIO`).
+    pub const AIO: KqFilter = KqFilter(libc::EVFILT_AIO);
+    /// File changes: `ident` is a descriptor of the file, `fflags` says which changes to
+    /// watch (and, in results, which happened): [`KqNotes::DELETE`], [`KqNotes::WRITE`], ….
+    /// Python: `select.KQ_FILTER_VNODE` (`EVFILT_VNODE`).
+    pub const VNODE: KqFilter = KqFilter(libc::EVFILT_VNODE);
+    /// Process events: `ident` is a process ID, `fflags` says which events
+    /// ([`KqNotes::EXIT`], [`KqNotes::FORK`], [`KqNotes::EXEC`], …). Python:
+    /// `select.KQ_FILTER_PROC` (`EVFILT_PROC`).
+    pub const PROC: KqFilter = KqFilter(libc::EVFILT_PROC);
+    /// Signal arrivals: `ident` is a signal number, results count in `data` the arrivals
+    /// since the last retrieval. The signal is still delivered as usual (ignore it to get
+    /// only the events). Python: `select.KQ_FILTER_SIGNAL` (`EVFILT_SIGNAL`).
+    pub const SIGNAL: KqFilter = KqFilter(libc::EVFILT_SIGNAL);
+    /// A timer: `ident` is any number of yours, `data` the period (in milliseconds unless
+    /// `fflags` picks another unit where the system has them); `ONESHOT` for a single
+    /// expiry. Python: `select.KQ_FILTER_TIMER` (`EVFILT_TIMER`).
+    pub const TIMER: KqFilter = KqFilter(libc::EVFILT_TIMER);
+    /// User-triggered: `ident` is any number of yours; a change with [`KqNotes::TRIGGER`]
+    /// in `fflags` fires it, e.g. from another thread to wake a waiting one. Not in Python
+    /// (`EVFILT_USER`; missing from older NetBSD and OpenBSD releases).
+    pub const USER: KqFilter = KqFilter(libc::EVFILT_USER);
+
+    /// A filter by its number, e.g. `KqFilter::from_raw(libc::EVFILT_EXCEPT)`. Python: a
+    /// plain int as `kevent`'s `filter`.
+    pub const fn from_raw(raw: RawKqFilter) -> KqFilter {
+        KqFilter(raw)
+    }
+
+    /// The filter's number. Python: `ev.filter`.
+    pub const fn raw(self) -> RawKqFilter {
+        self.0
+    }
+
+    fn name(self) -> Option<&'static str> {
+        Some(match self {
+            KqFilter::READ => "READ",
+            KqFilter::WRITE => "WRITE",
+            KqFilter::AIO => "AIO",
+            KqFilter::VNODE => "VNODE",
+            KqFilter::PROC => "PROC",
+            KqFilter::SIGNAL => "SIGNAL",
+            KqFilter::TIMER => "TIMER",
+            KqFilter::USER => "USER",
+            _ => return None,
+        })
+    }
+
+    /// Whether `ident` is a descriptor for this filter (to name it in errors).
+    fn takes_fd(self) -> bool {
+        matches!(self, KqFilter::READ | KqFilter::WRITE | KqFilter::VNODE)
+    }
+}
+
+impl fmt::Debug for KqFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "KqFilter::{name}"),
+            None => write!(f, "KqFilter({})", self.0),
+        }
+    }
+}
+
+bitflags::bitflags! {
+    /// A kevent's `flags`: the action of a change, and the status of a result. The values
+    /// are the platform's, from `libc`; bits the kernel reports that have no name here are
+    /// kept. Python: the `select.KQ_EV_*` ints.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+    pub struct KqFlags: RawKqFlags {
+        /// Adds the registration of `(ident, filter)`, or modifies it if there is one (no
+        /// error), and enables it (`EV_ADD`).
+        const ADD = libc::EV_ADD;
+        /// Removes the registration; `ENOENT` if there is none. Closing a descriptor
+        /// removes its registrations (`EV_DELETE`).
+        const DELETE = libc::EV_DELETE;
+        /// Lets a disabled registration report again (`EV_ENABLE`).
+        const ENABLE = libc::EV_ENABLE;
+        /// Keeps the registration but stops it reporting (`EV_DISABLE`).
+        const DISABLE = libc::EV_DISABLE;
+        /// Deletes the registration after its first event (`EV_ONESHOT`).
+        const ONESHOT = libc::EV_ONESHOT;
+        /// Resets the registration's state once its event is retrieved: it reports again
+        /// only on a new change, like edge triggering (`EV_CLEAR`).
+        const CLEAR = libc::EV_CLEAR;
+        /// Reports the status of this change as a result with `ERROR` set and the errno (0
+        /// on success) in `data`, and collects no other event in that call. Not in Python
+        /// (`EV_RECEIPT`).
+        const RECEIPT = libc::EV_RECEIPT;
+        /// Disables the registration after each event, until a change with `ENABLE`. Not in
+        /// Python (`EV_DISPATCH`).
+        const DISPATCH = libc::EV_DISPATCH;
+        /// Filter-specific (`EV_FLAG1`).
+        const FLAG1 = libc::EV_FLAG1;
+        /// In results: this entry reports a change (one that failed, or any one with
+        /// `RECEIPT`), with the errno in `data` (`EV_ERROR`).
+        const ERROR = libc::EV_ERROR;
+        /// In results: end of file, e.g. the peer of a socket or pipe is gone; `fflags` may
+        /// hold a socket error (`EV_EOF`).
+        const EOF = libc::EV_EOF;
+        /// The bits reserved for the kernel: `0xF000`, `0xF800` on OpenBSD and DragonFly
+        /// (`EV_SYSFLAGS`; `libc` marks OpenBSD's as not stable across OS versions).
+        #[allow(deprecated)]
+        const SYSFLAGS = libc::EV_SYSFLAGS;
+        // Kernel bits without a name here survive `from_bits_retain`.
+        const _ = !0;
+    }
+}
+
+bitflags::bitflags! {
+    /// A kevent's `fflags`: filter-specific flags (`NOTE_*`). The same bit means different
+    /// things for different filters (`LOWAT`, `DELETE` and `TRACK` are all `0x1`). The values
+    /// are the platform's, from `libc`; bits the kernel reports that have no name here are
+    /// kept. Python: the `select.KQ_NOTE_*` ints.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+    pub struct KqNotes: u32 {
+        /// READ, WRITE: `data` is the low-water mark, the bytes needed before reporting
+        /// (`NOTE_LOWAT`).
+        const LOWAT = libc::NOTE_LOWAT;
+        /// VNODE: the file was unlinked (`NOTE_DELETE`).
+        const DELETE = libc::NOTE_DELETE;
+        /// VNODE: the file's contents changed (`NOTE_WRITE`).
+        const WRITE = libc::NOTE_WRITE;
+        /// VNODE: the file grew (`NOTE_EXTEND`).
+        const EXTEND = libc::NOTE_EXTEND;
+        /// VNODE: the file's attributes changed (`NOTE_ATTRIB`).
+        const ATTRIB = libc::NOTE_ATTRIB;
+        /// VNODE: the file's link count changed (`NOTE_LINK`).
+        const LINK = libc::NOTE_LINK;
+        /// VNODE: the file was renamed (`NOTE_RENAME`).
+        const RENAME = libc::NOTE_RENAME;
+        /// VNODE: access to the file was revoked (`revoke(2)`, an unmount) (`NOTE_REVOKE`).
+        const REVOKE = libc::NOTE_REVOKE;
+        /// PROC: the process exited (`NOTE_EXIT`).
+        const EXIT = libc::NOTE_EXIT;
+        /// PROC: the process forked (`NOTE_FORK`).
+        const FORK = libc::NOTE_FORK;
+        /// PROC: the process called `exec` (`NOTE_EXEC`).
+        const EXEC = libc::NOTE_EXEC;
+        /// PROC: follow forks, registering the children too; not supported by macOS
+        /// (`NOTE_TRACK`).
+        const TRACK = libc::NOTE_TRACK;
+        /// PROC, in results: a child could not be tracked (`NOTE_TRACKERR`).
+        const TRACKERR = libc::NOTE_TRACKERR;
+        /// PROC, in results: this is a tracked child; `data` is the parent's PID
+        /// (`NOTE_CHILD`).
+        const CHILD = libc::NOTE_CHILD;
+        /// PROC: the control bits, `0xF0000000` (`0xFFF00000` on macOS) (`NOTE_PCTRLMASK`;
+        /// `libc` marks FreeBSD's as not stable across OS versions).
+        #[allow(deprecated)]
+        const PCTRLMASK = libc::NOTE_PCTRLMASK;
+        /// PROC: the data bits, `0x000FFFFF` (`NOTE_PDATAMASK`).
+        const PDATAMASK = libc::NOTE_PDATAMASK;
+        /// USER: fire the event. Not in Python (`NOTE_TRIGGER`).
+        const TRIGGER = libc::NOTE_TRIGGER;
+        /// USER: AND the low 24 bits of `fflags` into the event's. Not in Python
+        /// (`NOTE_FFAND`).
+        const FFAND = libc::NOTE_FFAND;
+        /// USER: OR the low 24 bits of `fflags` into the event's. Not in Python
+        /// (`NOTE_FFOR`).
+        const FFOR = libc::NOTE_FFOR;
+        /// USER: copy the low 24 bits of `fflags` into the event's. Not in Python
+        /// (`NOTE_FFCOPY`).
+        const FFCOPY = libc::NOTE_FFCOPY;
+        /// USER: the operation bits (`NOTE_FFCTRLMASK`).
+        const FFCTRLMASK = libc::NOTE_FFCTRLMASK;
+        /// USER: the 24 bits free for the application (`NOTE_FFLAGSMASK`).
+        const FFLAGSMASK = libc::NOTE_FFLAGSMASK;
+        // Kernel bits without a name here survive `from_bits_retain`.
+        const _ = !0;
+    }
+}
+
+/// `select.KQ_FILTER_READ`.
+pub const KQ_FILTER_READ: KqFilter = KqFilter::READ;
+/// `select.KQ_FILTER_WRITE`.
+pub const KQ_FILTER_WRITE: KqFilter = KqFilter::WRITE;
+/// `select.KQ_FILTER_AIO`.
+pub const KQ_FILTER_AIO: KqFilter = KqFilter::AIO;
+/// `select.KQ_FILTER_VNODE`.
+pub const KQ_FILTER_VNODE: KqFilter = KqFilter::VNODE;
+/// `select.KQ_FILTER_PROC`.
+pub const KQ_FILTER_PROC: KqFilter = KqFilter::PROC;
+/// `select.KQ_FILTER_SIGNAL`.
+pub const KQ_FILTER_SIGNAL: KqFilter = KqFilter::SIGNAL;
+/// `select.KQ_FILTER_TIMER`.
+pub const KQ_FILTER_TIMER: KqFilter = KqFilter::TIMER;
+
+/// `select.KQ_EV_ADD`.
+pub const KQ_EV_ADD: KqFlags = KqFlags::ADD;
+/// `select.KQ_EV_DELETE`.
+pub const KQ_EV_DELETE: KqFlags = KqFlags::DELETE;
+/// `select.KQ_EV_ENABLE`.
+pub const KQ_EV_ENABLE: KqFlags = KqFlags::ENABLE;
+/// `select.KQ_EV_DISABLE`.
+pub const KQ_EV_DISABLE: KqFlags = KqFlags::DISABLE;
+/// `select.KQ_EV_ONESHOT`.
+pub const KQ_EV_ONESHOT: KqFlags = KqFlags::ONESHOT;
+/// `select.KQ_EV_CLEAR`.
+pub const KQ_EV_CLEAR: KqFlags = KqFlags::CLEAR;
+/// `select.KQ_EV_FLAG1`.
+pub const KQ_EV_FLAG1: KqFlags = KqFlags::FLAG1;
+/// `select.KQ_EV_ERROR`.
+pub const KQ_EV_ERROR: KqFlags = KqFlags::ERROR;
+/// `select.KQ_EV_EOF`.
+pub const KQ_EV_EOF: KqFlags = KqFlags::EOF;
+/// `select.KQ_EV_SYSFLAGS`.
+pub const KQ_EV_SYSFLAGS: KqFlags = KqFlags::SYSFLAGS;
+
+/// `select.KQ_NOTE_LOWAT`.
+pub const KQ_NOTE_LOWAT: KqNotes = KqNotes::LOWAT;
+/// `select.KQ_NOTE_DELETE`.
+pub const KQ_NOTE_DELETE: KqNotes = KqNotes::DELETE;
+/// `select.KQ_NOTE_WRITE`.
+pub const KQ_NOTE_WRITE: KqNotes = KqNotes::WRITE;
+/// `select.KQ_NOTE_EXTEND`.
+pub const KQ_NOTE_EXTEND: KqNotes = KqNotes::EXTEND;
+/// `select.KQ_NOTE_ATTRIB`.
+pub const KQ_NOTE_ATTRIB: KqNotes = KqNotes::ATTRIB;
+/// `select.KQ_NOTE_LINK`.
+pub const KQ_NOTE_LINK: KqNotes = KqNotes::LINK;
+/// `select.KQ_NOTE_RENAME`.
+pub const KQ_NOTE_RENAME: KqNotes = KqNotes::RENAME;
+/// `select.KQ_NOTE_REVOKE`.
+pub const KQ_NOTE_REVOKE: KqNotes = KqNotes::REVOKE;
+/// `select.KQ_NOTE_EXIT`.
+pub const KQ_NOTE_EXIT: KqNotes = KqNotes::EXIT;
+/// `select.KQ_NOTE_FORK`.
+pub const KQ_NOTE_FORK: KqNotes = KqNotes::FORK;
+/// `select.KQ_NOTE_EXEC`.
+pub const KQ_NOTE_EXEC: KqNotes = KqNotes::EXEC;
+/// `select.KQ_NOTE_PCTRLMASK`.
+pub const KQ_NOTE_PCTRLMASK: KqNotes = KqNotes::PCTRLMASK;
+/// `select.KQ_NOTE_PDATAMASK`.
+pub const KQ_NOTE_PDATAMASK: KqNotes = KqNotes::PDATAMASK;
+/// `select.KQ_NOTE_TRACK`.
+pub const KQ_NOTE_TRACK: KqNotes = KqNotes::TRACK;
+/// `select.KQ_NOTE_TRACKERR`.
+pub const KQ_NOTE_TRACKERR: KqNotes = KqNotes::TRACKERR;
+/// `select.KQ_NOTE_CHILD`.
+pub const KQ_NOTE_CHILD: KqNotes = KqNotes::CHILD;
+
+/// One kqueue change or event: Python's `select.kevent`.
+///
+/// Plain data: the fields are public, as Python's attributes are writable. A change is
+/// identified by `(ident, filter)`; results come back as new `KEvent`s. Comparison and
+/// ordering go through the six fields in order, as Python compares kevents; unlike Python's,
+/// a `KEvent` is also hashable.
+///
+/// ```
+/// use ioselectors::select::{KEvent, KqFilter, KqFlags, KqNotes};
+///
+/// // select.kevent(5)
+/// let ev = KEvent::new(5, KqFilter::READ, KqFlags::ADD);
+/// assert_eq!((ev.fflags, ev.data, ev.udata), (KqNotes::empty(), 0, 0));
+/// // select.kevent(5, KQ_FILTER_READ, KQ_EV_ADD, KQ_NOTE_LOWAT, 100, 7)
+/// let lowat = ev.with_fflags(KqNotes::LOWAT).with_data(100).with_udata(7);
+/// assert!(ev < lowat);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct KEvent {
+    /// What the event is about: a descriptor for READ, WRITE and VNODE, a process ID for
+    /// PROC, a signal number for SIGNAL, a number of yours for TIMER and USER. Python:
+    /// `ev.ident`.
+    pub ident: usize,
+    /// The kind of event. Python: `ev.filter`.
+    pub filter: KqFilter,
+    /// In a change, what to do (`ADD`, `DELETE`, …); in a result, its status (`EOF`,
+    /// `ERROR`, …). Python: `ev.flags`.
+    pub flags: KqFlags,
+    /// Filter-specific flags (`NOTE_*`). Python: `ev.fflags`.
+    pub fflags: KqNotes,
+    /// Filter-specific data: in results, the bytes ready for READ, the errno for `ERROR`, …;
+    /// in changes, e.g. the low-water mark with `LOWAT` or a timer's period. The kernel's
+    /// field is `intptr_t` on most systems: on a 32-bit one, [`Kqueue::control`] refuses a
+    /// value it cannot hold (`InvalidInput`), as Python raises `OverflowError`. Python:
+    /// `ev.data`.
+    pub data: i64,
+    /// A number the kernel hands back unchanged with every event of the registration.
+    /// Python: `ev.udata`. An integer only, as in Python: the kernel drops registrations
+    /// without telling (closing a descriptor removes its own), so a pointer kept here could
+    /// leak or dangle.
+    pub udata: usize,
+}
+
+impl KEvent {
+    /// A change or event with `fflags`, `data` and `udata` 0. Python:
+    /// `select.kevent(ident, filter, flags)`, whose defaults are
+    /// `filter=KQ_FILTER_READ, flags=KQ_EV_ADD`.
+    pub const fn new(ident: usize, filter: KqFilter, flags: KqFlags) -> KEvent {
+        KEvent {
+            ident,
+            filter,
+            flags,
+            fflags: KqNotes::empty(),
+            data: 0,
+            udata: 0,
+        }
+    }
+
+    /// A change about a descriptor: [`new`](Self::new) with `source`'s number as `ident`.
+    /// Python: `select.kevent(sock, filter, flags)` (Python calls `sock.fileno()`).
+    ///
+    /// Only the number is kept, so lend the source (`&sock`): a source moved in would be
+    /// closed when this returns.
+    pub fn fd(source: impl AsFd, filter: KqFilter, flags: KqFlags) -> KEvent {
+        KEvent::new(source.as_fd().as_raw_fd() as usize, filter, flags)
+    }
+
+    /// The same event with `fflags` set. Python: `kevent(..., fflags=...)`.
+    pub const fn with_fflags(self, fflags: KqNotes) -> KEvent {
+        KEvent { fflags, ..self }
+    }
+
+    /// The same event with `data` set. Python: `kevent(..., data=...)`.
+    pub const fn with_data(self, data: i64) -> KEvent {
+        KEvent { data, ..self }
+    }
+
+    /// The same event with `udata` set. Python: `kevent(..., udata=...)`.
+    pub const fn with_udata(self, udata: usize) -> KEvent {
+        KEvent { udata, ..self }
+    }
+
+    /// The kernel's `struct kevent` for this change.
+    fn to_raw(self) -> io::Result<libc::kevent> {
+        // SAFETY: `struct kevent` holds only integers, a raw pointer (`udata`) and, on
+        // FreeBSD 12 and later, an array of integers (`ext`): all zeros is a valid value.
+        let mut raw: libc::kevent = unsafe { mem::zeroed() };
+        raw.ident = self.ident;
+        raw.filter = self.filter.0;
+        raw.flags = self.flags.bits();
+        raw.fflags = self.fflags.bits();
+        raw.data = narrow(self.data).ok_or_else(|| {
+            invalid_input(format!(
+                "kevent data {} does not fit in this system's intptr_t",
+                self.data
+            ))
+        })?;
+        // An integer, never dereferenced: `*mut c_void` (`isize` in older NetBSD bindings).
+        raw.udata = self.udata as _;
+        Ok(raw)
+    }
+
+    /// A result from the kernel; unknown bits are kept.
+    // `data` is `i64` on some systems and `intptr_t` on others.
+    #[allow(clippy::unnecessary_cast)]
+    fn from_raw(raw: &libc::kevent) -> KEvent {
+        KEvent {
+            ident: raw.ident,
+            filter: KqFilter(raw.filter),
+            flags: KqFlags::from_bits_retain(raw.flags),
+            fflags: KqNotes::from_bits_retain(raw.fflags),
+            data: raw.data as i64,
+            udata: raw.udata as usize,
+        }
+    }
+}
+
+/// `data` into the kernel's type (`intptr_t` or `i64`), if it fits. Generic so that the
+/// conversion is the identity where the kernel's type is `i64`.
+fn narrow<T: TryFrom<i64>>(data: i64) -> Option<T> {
+    T::try_from(data).ok()
+}
+
+/// The most changes, and events, one `kevent(2)` call takes: its counts are `int`.
+const MAX_COUNT: usize = libc::c_int::MAX as usize;
+
+thread_local! {
+    /// The `struct kevent` array each call hands the kernel (changes, then room for the
+    /// results), kept per thread so that a steady-state loop makes no heap allocation. It
+    /// is taken out for the call, so nothing can use it twice at once.
+    static SCRATCH: Cell<Vec<libc::kevent>> = const { Cell::new(Vec::new()) };
+}
+
+/// Python's `select.kqueue` object: one kqueue. Changes and waits go through one call,
+/// [`control`](Self::control) (or [`control_vec`](Self::control_vec), shaped as Python's).
+///
+/// ```
+/// use ioselectors::select::{KEvent, Kqueue, KqFilter, KqFlags};
+/// use std::io::Write;
+/// use std::os::unix::io::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+///
+/// let kq = Kqueue::new()?;                                            // kq = select.kqueue()
+/// let (a, mut b) = UnixStream::pair()?;
+/// let change = KEvent::fd(&a, KqFilter::READ, KqFlags::ADD);           // select.kevent(a)
+/// kq.control(&[change], &mut Vec::new(), None)?;                      // kq.control([change], 0)
+/// b.write_all(b"hello")?;
+/// let events = kq.control_vec(&[], 8, Some(Duration::from_secs(1)))?; // kq.control(None, 8, 1.0)
+/// assert_eq!(events.len(), 1);
+/// assert_eq!(events[0].ident, a.as_raw_fd() as usize);
+/// assert_eq!(events[0].filter, KqFilter::READ);
+/// assert_eq!(events[0].data, 5); // bytes ready to read
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// What kqueue tracks:
+/// * Each `(ident, filter)` pair is one registration: READ and WRITE of one descriptor are
+///   two, and come back as two results. Adding a pair again modifies it.
+/// * Registrations are level-triggered unless `CLEAR` (reset when retrieved) or `ONESHOT`
+///   (deleted after one event) is set.
+/// * **kqueue tracks descriptors, not open files**: closing a descriptor removes its
+///   registrations, even if a duplicate of it stays open. epoll's problem of events that
+///   outlive the closed number does not exist here.
+/// * A change that fails comes back as a result with `ERROR` in `flags` and the errno in
+///   `data` when the call has room for results, and as the call's error when it has none.
+///   [`KqFlags::RECEIPT`] makes every change report its status that way.
+///
+/// All methods take `&self`, and one `Kqueue` can be shared by threads.
+///
+/// **fork**: a kqueue is not inherited by a child process. In a child, a `Kqueue` created
+/// by the parent names a closed (or reused) number: do not use it there. Dropping or closing
+/// it in the child leaves that number alone (python/cpython#110395).
+///
+/// Type-checked on Linux for Apple and the BSDs; its tests run in the macOS and FreeBSD CI
+/// jobs.
+pub struct Kqueue {
+    /// Closed only by the process that created the kqueue (see `Drop`).
+    fd: ManuallyDrop<OwnedFd>,
+    /// The ID of that process.
+    pid: u32,
+}
+
+impl fmt::Debug for Kqueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kqueue")
+            .field("fd", &self.fd.as_raw_fd())
+            .finish()
+    }
+}
+
+impl Kqueue {
+    /// Creates a kqueue (close-on-exec). Python: `select.kqueue()`.
+    ///
+    /// As in Python, close-on-exec is set just after `kqueue()`, so a thread that forks and
+    /// execs at that instant could pass it on; on NetBSD, `kqueue1(O_CLOEXEC)` sets it at
+    /// once. (A kqueue does not survive `fork` anyway.)
+    pub fn new() -> io::Result<Kqueue> {
+        #[cfg(target_os = "netbsd")]
+        let fd = {
+            use std::os::unix::io::FromRawFd;
+            // SAFETY: kqueue1 takes no pointer; it returns -1 or a new descriptor.
+            let raw = unsafe { libc::kqueue1(libc::O_CLOEXEC) };
+            if raw == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `raw` is a new, open descriptor that nothing else owns.
+            unsafe { OwnedFd::from_raw_fd(raw) }
+        };
+        #[cfg(not(target_os = "netbsd"))]
+        let fd = {
+            let fd = rustix::event::kqueue::kqueue()?;
+            rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
+            fd
+        };
+        Ok(Kqueue::from_fd(fd))
+    }
+
+    /// Adopts a kqueue descriptor. Python: `select.kqueue.fromfd(fd)` — but this takes
+    /// ownership of exactly one descriptor, so two objects can never close the same number.
+    /// Give it `fd.try_clone()?` to keep yours: the duplicate names the same kqueue. A
+    /// descriptor that is not a kqueue makes `control` fail.
+    pub fn from_fd(fd: OwnedFd) -> Kqueue {
+        Kqueue {
+            fd: ManuallyDrop::new(fd),
+            pid: process::id(),
+        }
+    }
+
+    /// Applies `changes`, then waits for events and fills `events` with up to its
+    /// **capacity** of them, in the kernel's order; returns how many (`events.len()`).
+    /// `events` is cleared first and never grows, so a loop that reuses it makes no heap
+    /// allocation. Python: `kq.control(changes, events.capacity(), timeout)`.
+    ///
+    /// With a capacity of 0 (`&mut Vec::new()`), only the changes are applied, and the call
+    /// returns at once whatever the timeout; a change that fails is then the call's error.
+    /// With room, a failed change comes back instead as a result with
+    /// [`KqFlags::ERROR`] and the errno in `data`, and the call succeeds.
+    ///
+    /// `None` blocks, `Some(Duration::ZERO)` only looks, and a positive timeout is passed
+    /// exactly (nanoseconds); the call never returns before it. A signal (`EINTR`) is
+    /// followed by a retry with the time left, as Python does since PEP 475, but with an
+    /// empty change list: the kernel applied the changes already, and would fail an
+    /// `EV_DELETE` given twice. Once the timeout has passed, it returns 0.
+    ///
+    /// # Errors
+    /// A change the kernel refuses when there is no room for results (`EBADF` for a closed
+    /// descriptor, `ENOENT` (`NotFound`) for deleting what is not registered, …); when the
+    /// call has exactly one change about a descriptor, the error names it (see
+    /// [`OsError`](crate::OsError)). `InvalidInput` for more than `i32::MAX` changes, or a
+    /// `data` the kernel's field cannot hold.
+    pub fn control(
+        &self,
+        changes: &[KEvent],
+        events: &mut Vec<KEvent>,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        self.control_into(changes, events, events.capacity(), timeout)
+    }
+
+    /// Like [`control`](Self::control), but returns a new `Vec` of at most `max_events`
+    /// events. Python: `kq.control(changes, max_events, timeout)`.
+    pub fn control_vec(
+        &self,
+        changes: &[KEvent],
+        max_events: usize,
+        timeout: Option<Duration>,
+    ) -> io::Result<Vec<KEvent>> {
+        let max_events = max_events.min(MAX_COUNT);
+        let mut events = Vec::new();
+        events
+            .try_reserve_exact(max_events)
+            .map_err(out_of_memory)?;
+        self.control_into(changes, &mut events, max_events, timeout)?;
+        Ok(events)
+    }
+
+    fn control_into(
+        &self,
+        changes: &[KEvent],
+        events: &mut Vec<KEvent>,
+        max_events: usize,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        events.clear();
+        if changes.len() > MAX_COUNT {
+            return Err(invalid_input(format!(
+                "kqueue control: {} changes, but at most {MAX_COUNT} fit in one call",
+                changes.len()
+            )));
+        }
+        let max_events = max_events.min(MAX_COUNT);
+        let mut buffer = SCRATCH.try_with(Cell::take).unwrap_or_default();
+        let result = self.control_with(&mut buffer, changes, events, max_events, timeout);
+        // Kept for the next call (dropped if the thread is being torn down).
+        let _ = SCRATCH.try_with(|scratch| scratch.set(buffer));
+        result
+    }
+
+    fn control_with(
+        &self,
+        buffer: &mut Vec<libc::kevent>,
+        changes: &[KEvent],
+        events: &mut Vec<KEvent>,
+        max_events: usize,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        buffer.clear();
+        buffer
+            .try_reserve(changes.len() + max_events)
+            .map_err(out_of_memory)?;
+        for change in changes {
+            buffer.push(change.to_raw()?);
+        }
+        let deadline = Deadline::after(timeout);
+        let mut first = true;
+        loop {
+            let result = self.kevent(buffer, first, events, max_events, deadline.remaining());
+            let applied = mem::replace(&mut first, false);
+            match result {
+                // Nothing yet and time left: the wait was capped (at 24.8 days) or woke
+                // early. Wait for the rest.
+                Ok(0) if max_events > 0 && !deadline.has_passed() => {}
+                Ok(n) => return Ok(n),
+                // PEP 475. The changes were applied: the next call has none.
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                    if deadline.has_passed() {
+                        return Ok(0);
+                    }
+                }
+                Err(err) if applied => return Err(change_error(err, changes)),
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// One `kevent(2)`: applies the changes in `buffer` if `apply`, and appends up to
+    /// `max_events` results to `events`. `buffer` holds the changes and has room for
+    /// `max_events` more entries, where the kernel writes the results.
+    fn kevent(
+        &self,
+        buffer: &mut Vec<libc::kevent>,
+        apply: bool,
+        events: &mut Vec<KEvent>,
+        max_events: usize,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        let len = buffer.len();
+        assert!(len <= MAX_COUNT && max_events <= MAX_COUNT);
+        let nchanges = if apply { len } else { 0 };
+        let changes = buffer.as_ptr();
+        // Panics if the caller reserved too little: the kernel writes only here.
+        let room = &mut buffer.spare_capacity_mut()[..max_events];
+        let timespec = timeout.map(to_timespec);
+        let timespec_ptr = timespec
+            .as_ref()
+            .map_or(ptr::null(), |timespec| timespec as *const libc::timespec);
+        // SAFETY: `changes` points to `len` initialised entries, of which the kernel reads
+        // the first `nchanges`; `room` is `max_events` entries of spare capacity, after and
+        // apart from them, and the kernel writes at most that many. Both counts fit in
+        // `int`. `timespec_ptr` is null or points to `timespec`, which outlives the call.
+        // The kernel keeps no pointer after the call and never dereferences `udata` or
+        // `ident` (an ident that is not an open descriptor gives `EBADF`). The kqueue
+        // descriptor is owned by `self`.
+        let n = unsafe {
+            libc::kevent(
+                self.fd.as_raw_fd(),
+                changes,
+                nchanges as _,
+                room.as_mut_ptr().cast::<libc::kevent>(),
+                max_events as _,
+                timespec_ptr,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = (n as usize).min(max_events);
+        for slot in &room[..n] {
+            // SAFETY: the kernel initialised the first `n` entries of `room`.
+            let raw = unsafe { slot.assume_init_ref() };
+            events.push(KEvent::from_raw(raw));
+        }
+        Ok(n)
+    }
+
+    /// Closes the kqueue (the registered descriptors stay open), reporting `close(2)`'s
+    /// error, which Python ignores. Python: `kq.close()`. Dropping closes too, silently;
+    /// taking `self` makes use after close a compile error instead of Python's `ValueError`.
+    ///
+    /// In a child process after `fork`, the number is not this kqueue's (a kqueue is not
+    /// inherited), so it is left alone and `Ok(())` is returned.
+    ///
+    /// ```compile_fail
+    /// use ioselectors::select::Kqueue;
+    /// use std::os::unix::io::AsRawFd;
+    ///
+    /// let kq = Kqueue::new()?;
+    /// kq.close()?;
+    /// kq.as_raw_fd(); // error: use of moved value
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn close(self) -> io::Result<()> {
+        let (fd, ours) = self.into_parts();
+        let raw = fd.into_raw_fd();
+        if !ours {
+            return Ok(());
+        }
+        // SAFETY: `raw` was just released from its `OwnedFd`: this process owns it and
+        // nothing else will close it.
+        if unsafe { libc::close(raw) } == -1 {
+            return Err(os_error("kqueue close", raw, io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// The descriptor, and whether this process created the kqueue, without running `Drop`.
+    fn into_parts(self) -> (OwnedFd, bool) {
+        let ours = self.pid == process::id();
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped (so `Kqueue::drop` does not see the descriptor
+        // again) nor used after this line: the descriptor is moved out exactly once.
+        let fd = unsafe { ManuallyDrop::take(&mut this.fd) };
+        (fd, ours)
+    }
+}
+
+/// The wait's timeout, exactly. Longer waits than `time_t` holds cannot occur: `Deadline`
+/// caps each wait at `i32::MAX` milliseconds.
+fn to_timespec(timeout: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    }
+}
+
+/// Names the descriptor in the error of a call with one change about one.
+fn change_error(err: io::Error, changes: &[KEvent]) -> io::Error {
+    match changes {
+        [change] if change.filter.takes_fd() => match RawFd::try_from(change.ident) {
+            Ok(fd) => os_error("kqueue control", fd, err),
+            Err(_) => err,
+        },
+        _ => err,
+    }
+}
+
+#[cold]
+fn out_of_memory(err: std::collections::TryReserveError) -> io::Error {
+    io::Error::new(io::ErrorKind::OutOfMemory, err)
+}
+
+impl Drop for Kqueue {
+    fn drop(&mut self) {
+        // A kqueue is not inherited across fork(): in a child, the number is closed, or
+        // already reused by an unrelated file, which closing it would close
+        // (python/cpython#110395). Any process but the creator forgets the number instead.
+        if self.pid == process::id() {
+            // SAFETY: the descriptor is dropped exactly once, here; `self.fd` is not used
+            // after `drop`.
+            unsafe { ManuallyDrop::drop(&mut self.fd) }
+        }
+    }
+}
+
+impl From<OwnedFd> for Kqueue {
+    /// Adopts a kqueue descriptor: [`Kqueue::from_fd`].
+    fn from(fd: OwnedFd) -> Kqueue {
+        Kqueue::from_fd(fd)
+    }
+}
+
+impl From<Kqueue> for OwnedFd {
+    /// Gives up the kqueue for its descriptor.
+    ///
+    /// # Panics
+    /// In a child process after `fork`: the kqueue was not inherited, so the number is not
+    /// this process's to own.
+    fn from(kq: Kqueue) -> OwnedFd {
+        let (fd, ours) = kq.into_parts();
+        if !ours {
+            let raw = fd.into_raw_fd();
+            panic!(
+                "kqueue fd {raw} was created by another process: \
+                 a kqueue is not inherited across fork()"
+            );
+        }
+        fd
+    }
+}
+
+impl AsFd for Kqueue {
+    /// The kqueue descriptor (Python's `fileno()`), e.g. to wait for it in another kqueue
+    /// or in `poll`: it is readable while events are pending.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Kqueue {
+    /// Python: `kq.fileno()`.
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Ports of CPython's `Lib/test/test_kqueue.py`, and the behaviours of the spec.
+
+    use super::*;
+    use std::collections::HashSet;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::unix::net::UnixStream;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    fn errno(err: &io::Error) -> Option<i32> {
+        err.raw_os_error().or_else(|| {
+            err.get_ref()?
+                .downcast_ref::<crate::error::OsError>()?
+                .raw_os_error()
+        })
+    }
+
+    fn ident(source: &impl AsRawFd) -> usize {
+        source.as_raw_fd() as usize
+    }
+
+    fn idents(events: &[KEvent]) -> HashSet<(usize, KqFilter)> {
+        events.iter().map(|ev| (ev.ident, ev.filter)).collect()
+    }
+
+    fn add(kq: &Kqueue, source: &impl AsFd, filter: KqFilter) {
+        let change = KEvent::fd(source, filter, KqFlags::ADD | KqFlags::ENABLE);
+        kq.control(&[change], &mut Vec::new(), None).unwrap();
+    }
+
+    /// A connected TCP loopback pair, without Nagle's delay.
+    fn tcp_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client.set_nodelay(true).unwrap();
+        server.set_nodelay(true).unwrap();
+        (server, client)
+    }
+
+    /// A number no test opens: kevent on it fails with EBADF.
+    const CLOSED_FD: usize = 999_999;
+
+    #[test]
+    fn create_queue() {
+        let kq = Kqueue::new().unwrap();
+        assert!(kq.as_raw_fd() > 0);
+        assert_eq!(kq.as_fd().as_raw_fd(), kq.as_raw_fd());
+        kq.close().unwrap();
+    }
+
+    #[test]
+    fn fd_non_inheritable() {
+        let kq = Kqueue::new().unwrap();
+        let flags = rustix::io::fcntl_getfd(&kq).unwrap();
+        assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+    }
+
+    #[test]
+    fn kqueue_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Kqueue>();
+        check::<KEvent>();
+    }
+
+    #[test]
+    fn from_fd_and_into_fd() {
+        let kq = Kqueue::new().unwrap();
+        let raw = kq.as_raw_fd();
+        let fd: OwnedFd = kq.into();
+        assert_eq!(fd.as_raw_fd(), raw);
+        let kq = Kqueue::from(fd);
+        assert_eq!(kq.as_raw_fd(), raw);
+        assert!(kq
+            .control_vec(&[], 1, Some(Duration::ZERO))
+            .unwrap()
+            .is_empty());
+        assert!(format!("{kq:?}").contains(&raw.to_string()));
+    }
+
+    #[test]
+    fn create_event() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let fd = ident(&file);
+
+        // select.kevent(fd)
+        let ev = KEvent::fd(&file, KQ_FILTER_READ, KQ_EV_ADD);
+        let other = KEvent::new(1000, KqFilter::READ, KqFlags::ADD);
+        assert_eq!(ev.ident, fd);
+        assert_eq!(ev.filter, KQ_FILTER_READ);
+        assert_eq!(ev.flags, KQ_EV_ADD);
+        assert_eq!(ev.fflags, KqNotes::empty());
+        assert_eq!(ev.data, 0);
+        assert_eq!(ev.udata, 0);
+        assert_eq!(ev, ev);
+        assert_ne!(ev, other);
+        assert!(ev < other);
+        assert!(other >= ev);
+
+        let ev = KEvent::fd(&file, KQ_FILTER_WRITE, KQ_EV_ADD);
+        assert_eq!(
+            (ev.ident, ev.filter, ev.flags),
+            (fd, KQ_FILTER_WRITE, KQ_EV_ADD)
+        );
+        assert_ne!(ev, other);
+
+        let ev = KEvent::fd(&file, KQ_FILTER_WRITE, KQ_EV_ONESHOT);
+        assert_eq!(
+            (ev.ident, ev.filter, ev.flags),
+            (fd, KQ_FILTER_WRITE, KQ_EV_ONESHOT)
+        );
+
+        // select.kevent(1, 2, 3, 4, 5, 6)
+        let ev = KEvent::new(1, KqFilter::from_raw(2), KqFlags::from_bits_retain(3))
+            .with_fflags(KqNotes::from_bits_retain(4))
+            .with_data(5)
+            .with_udata(6);
+        assert_eq!(ev.ident, 1);
+        assert_eq!(ev.filter.raw(), 2);
+        assert_eq!(ev.flags.bits(), 3);
+        assert_eq!(ev.fflags.bits(), 4);
+        assert_eq!(ev.data, 5);
+        assert_eq!(ev.udata, 6);
+        assert_eq!(ev, ev);
+        assert_ne!(ev, other);
+
+        let bignum = 0x7fff;
+        let ev = KEvent {
+            ident: bignum,
+            filter: KqFilter::from_raw(1),
+            flags: KqFlags::from_bits_retain(2),
+            fflags: KqNotes::from_bits_retain(3),
+            data: bignum as i64 - 1,
+            udata: bignum,
+        };
+        assert_eq!(
+            (ev.ident, ev.data, ev.udata),
+            (bignum, bignum as i64 - 1, bignum)
+        );
+        assert_ne!(ev, other);
+
+        // Issue 11973: the widest flags and fflags survive.
+        let ev = KEvent::new(0, KqFilter::from_raw(1), KqFlags::from_bits_retain(0xffff));
+        assert_eq!(ev.flags.bits(), 0xffff);
+        let ev = ev.with_fflags(KqNotes::from_bits_retain(0xffff_ffff));
+        assert_eq!(ev.fflags.bits(), 0xffff_ffff);
+    }
+
+    #[test]
+    fn events_compare_field_by_field() {
+        let base = KEvent::new(5, KqFilter::READ, KqFlags::ADD);
+        // ident first, whatever the other fields.
+        assert!(base.with_udata(100) < KEvent::new(6, KqFilter::READ, KqFlags::ADD));
+        // then filter (by number), flags, fflags, data and udata.
+        let (low, high) = if KqFilter::READ < KqFilter::WRITE {
+            (KqFilter::READ, KqFilter::WRITE)
+        } else {
+            (KqFilter::WRITE, KqFilter::READ)
+        };
+        assert!(
+            KEvent {
+                filter: low,
+                ..base
+            } < KEvent {
+                filter: high,
+                ..base
+            }
+        );
+        assert!(
+            base < KEvent {
+                flags: KqFlags::ADD | KqFlags::ENABLE,
+                ..base
+            }
+        );
+        assert!(base < base.with_fflags(KqNotes::LOWAT));
+        assert!(base.with_data(-1) < base);
+        assert!(base < base.with_udata(1));
+        let set: HashSet<KEvent> = [base, base, base.with_udata(1)].into_iter().collect();
+        assert_eq!(set.len(), 2);
+    }
+
+    #[test]
+    fn raw_round_trip_keeps_every_field() {
+        let ev = KEvent {
+            ident: usize::MAX,
+            filter: KqFilter::from_raw(42),
+            flags: KqFlags::from_bits_retain(0x8421),
+            fflags: KqNotes::from_bits_retain(0xdead_beef),
+            data: -7,
+            udata: usize::MAX - 1,
+        };
+        assert_eq!(KEvent::from_raw(&ev.to_raw().unwrap()), ev);
+        let big = ev.with_data(i64::MAX);
+        match big.to_raw() {
+            Ok(raw) => assert_eq!(KEvent::from_raw(&raw), big),
+            Err(err) => assert_eq!(err.kind(), io::ErrorKind::InvalidInput),
+        }
+    }
+
+    #[test]
+    fn debug_names_filters() {
+        assert_eq!(format!("{:?}", KqFilter::READ), "KqFilter::READ");
+        assert_eq!(format!("{:?}", KqFilter::USER), "KqFilter::USER");
+        assert_eq!(format!("{:?}", KqFilter::from_raw(77)), "KqFilter(77)");
+        let flags = format!("{:?}", KqFlags::ADD | KqFlags::EOF);
+        assert!(flags.contains("ADD") && flags.contains("EOF"), "{flags}");
+    }
+
+    #[test]
+    fn constants_are_the_platforms() {
+        assert_eq!(KQ_FILTER_READ.raw(), libc::EVFILT_READ);
+        assert_eq!(KQ_FILTER_WRITE.raw(), libc::EVFILT_WRITE);
+        assert_eq!(KQ_FILTER_TIMER.raw(), libc::EVFILT_TIMER);
+        #[cfg(not(target_os = "netbsd"))]
+        assert_eq!(
+            [
+                KQ_FILTER_READ,
+                KQ_FILTER_WRITE,
+                KQ_FILTER_AIO,
+                KQ_FILTER_VNODE
+            ]
+            .map(KqFilter::raw),
+            [-1, -2, -3, -4]
+        );
+        #[cfg(target_os = "netbsd")]
+        assert_eq!(
+            [
+                KQ_FILTER_READ,
+                KQ_FILTER_WRITE,
+                KQ_FILTER_AIO,
+                KQ_FILTER_VNODE
+            ]
+            .map(KqFilter::raw),
+            [0, 1, 2, 3]
+        );
+        assert_eq!(KQ_EV_ADD.bits(), 0x1);
+        assert_eq!(KQ_EV_CLEAR.bits(), 0x20);
+        assert_eq!(KQ_EV_ERROR.bits(), 0x4000);
+        assert_eq!(KQ_EV_EOF.bits(), 0x8000);
+        #[cfg(any(target_os = "openbsd", target_os = "dragonfly"))]
+        assert_eq!(KQ_EV_SYSFLAGS.bits(), 0xf800);
+        #[cfg(not(any(target_os = "openbsd", target_os = "dragonfly")))]
+        assert_eq!(KQ_EV_SYSFLAGS.bits(), 0xf000);
+        assert_eq!(KQ_NOTE_LOWAT.bits(), 0x1);
+        assert_eq!(KQ_NOTE_EXIT.bits(), 0x8000_0000);
+        assert_eq!(KQ_NOTE_PDATAMASK.bits(), 0x000f_ffff);
+        assert!(KQ_NOTE_PCTRLMASK.contains(KQ_NOTE_EXIT | KQ_NOTE_FORK | KQ_NOTE_EXEC));
+        assert_eq!(KQ_NOTE_CHILD.bits(), 0x4);
+    }
+
+    #[test]
+    fn queue_event() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+
+        let kq = Kqueue::new().unwrap();
+        // kqueue.fromfd(kq.fileno()), without two owners of one number: a duplicate.
+        let kq2 = Kqueue::from_fd(kq.as_fd().try_clone_to_owned().unwrap());
+
+        add(&kq, &server, KqFilter::WRITE);
+        add(&kq, &server, KqFilter::READ);
+        add(&kq2, &client, KqFilter::WRITE);
+        add(&kq2, &client, KqFilter::READ);
+
+        let events = kq
+            .control_vec(&[], 4, Some(Duration::from_secs(1)))
+            .unwrap();
+        let expected: HashSet<_> = [
+            (ident(&client), KqFilter::WRITE),
+            (ident(&server), KqFilter::WRITE),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(idents(&events), expected);
+
+        client.write_all(b"Hello!").unwrap();
+        server.write_all(b"world!!!").unwrap();
+
+        // We may need to call it several times.
+        let mut events = Vec::with_capacity(4);
+        for _ in 0..10 {
+            kq.control(&[], &mut events, Some(Duration::from_secs(1)))
+                .unwrap();
+            if events.len() == 4 {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        let expected: HashSet<_> = [
+            (ident(&client), KqFilter::WRITE),
+            (ident(&client), KqFilter::READ),
+            (ident(&server), KqFilter::WRITE),
+            (ident(&server), KqFilter::READ),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(idents(&events), expected);
+        let server_read = events
+            .iter()
+            .find(|ev| ev.ident == ident(&server) && ev.filter == KqFilter::READ)
+            .unwrap();
+        assert_eq!(server_read.data, 6); // b"Hello!" is ready
+
+        // Remove completely client, and server read part.
+        let delete = |source: &TcpStream, filter| KEvent::fd(source, filter, KqFlags::DELETE);
+        kq.control(&[delete(&client, KqFilter::WRITE)], &mut Vec::new(), None)
+            .unwrap();
+        kq.control(&[delete(&client, KqFilter::READ)], &mut Vec::new(), None)
+            .unwrap();
+        kq.control(
+            &[delete(&server, KqFilter::READ)],
+            &mut Vec::new(),
+            Some(Duration::ZERO),
+        )
+        .unwrap();
+
+        let events = kq
+            .control_vec(&[], 4, Some(Duration::from_millis(990)))
+            .unwrap();
+        let expected: HashSet<_> = [(ident(&server), KqFilter::WRITE)].into_iter().collect();
+        assert_eq!(idents(&events), expected);
+
+        let mut buf = [0; 8];
+        server.read_exact(&mut buf[..6]).unwrap();
+        client.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"world!!!");
+    }
+
+    #[test]
+    fn pair() {
+        let kq = Kqueue::new().unwrap();
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+
+        a.write_all(b"foo").unwrap();
+        let event1 = KEvent::fd(&a, KqFilter::READ, KqFlags::ADD | KqFlags::ENABLE);
+        let event2 = KEvent::fd(&b, KqFilter::READ, KqFlags::ADD | KqFlags::ENABLE);
+        let r = kq
+            .control_vec(&[event1, event2], 1, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(r.len(), 1);
+        assert!(!r[0].flags.contains(KqFlags::ERROR));
+        assert_eq!(r[0].ident, ident(&b));
+        let mut buf = vec![0; r[0].data as usize];
+        b.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, b"foo");
+    }
+
+    #[test]
+    fn issue30058_changes_with_zero_capacity() {
+        let kq = Kqueue::new().unwrap();
+        let (a, _b) = UnixStream::pair().unwrap();
+        let ev = KEvent::fd(&a, KqFilter::READ, KqFlags::ADD | KqFlags::ENABLE);
+
+        assert_eq!(kq.control(&[ev], &mut Vec::new(), None).unwrap(), 0);
+        // Adding it again modifies it: no error.
+        assert_eq!(kq.control(&[ev, ev], &mut Vec::new(), None).unwrap(), 0);
+        assert_eq!(kq.control_vec(&[ev], 0, None).unwrap(), []);
+    }
+
+    #[test]
+    fn zero_capacity_returns_at_once() {
+        let kq = Kqueue::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        add(&kq, &a, KqFilter::READ);
+        b.write_all(b"x").unwrap();
+        let (done, result) = mpsc::channel();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let none = kq.control(&[], &mut Vec::new(), None);
+            let long = kq.control(&[], &mut Vec::new(), Some(Duration::from_secs(60)));
+            done.send((none.unwrap(), long.unwrap(), start.elapsed()))
+                .unwrap();
+        });
+        let (none, long, elapsed) = result.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!((none, long), (0, 0));
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    }
+
+    #[test]
+    fn events_fill_the_capacity_only() {
+        let kq = Kqueue::new().unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
+        add(&kq, &a, KqFilter::WRITE);
+        add(&kq, &b, KqFilter::WRITE);
+
+        let events = kq.control_vec(&[], 1, Some(Duration::ZERO)).unwrap();
+        assert_eq!(events.len(), 1);
+
+        // `control` clears the list and never grows it.
+        let mut events = vec![KEvent::new(0, KqFilter::READ, KqFlags::ADD)];
+        events.shrink_to_fit();
+        let capacity = events.capacity();
+        let n = kq.control(&[], &mut events, Some(Duration::ZERO)).unwrap();
+        assert_eq!(n, events.len());
+        assert!(n >= 1 && n <= capacity.min(2), "{events:?}");
+        assert_eq!(events.capacity(), capacity);
+        assert!(events.iter().all(|ev| ev.filter == KqFilter::WRITE));
+
+        // READ and WRITE of one descriptor are two registrations, two results.
+        add(&kq, &a, KqFilter::READ);
+        let mut b = b;
+        b.write_all(b"x").unwrap();
+        let events = kq
+            .control_vec(&[], 8, Some(Duration::from_secs(1)))
+            .unwrap();
+        let expected: HashSet<_> = [
+            (ident(&a), KqFilter::READ),
+            (ident(&a), KqFilter::WRITE),
+            (ident(&b), KqFilter::WRITE),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(idents(&events), expected);
+    }
+
+    #[test]
+    fn failed_change_with_room_is_an_error_entry() {
+        let kq = Kqueue::new().unwrap();
+        let change = KEvent::new(CLOSED_FD, KqFilter::READ, KqFlags::ADD).with_udata(7);
+        let events = kq
+            .control_vec(&[change], 4, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].ident, CLOSED_FD);
+        assert_eq!(events[0].filter, KqFilter::READ);
+        assert!(events[0].flags.contains(KqFlags::ERROR));
+        assert_eq!(events[0].data, i64::from(libc::EBADF));
+    }
+
+    #[test]
+    fn failed_change_without_room_is_the_error() {
+        let kq = Kqueue::new().unwrap();
+        let change = KEvent::new(CLOSED_FD, KqFilter::READ, KqFlags::ADD);
+        let err = kq.control(&[change], &mut Vec::new(), None).unwrap_err();
+        assert_eq!(errno(&err), Some(libc::EBADF));
+        assert!(err.to_string().contains("999999"), "{err}");
+
+        // Deleting what is not registered: ENOENT, FileNotFoundError in Python.
+        let (a, _b) = UnixStream::pair().unwrap();
+        let delete = KEvent::fd(&a, KqFilter::READ, KqFlags::DELETE);
+        let err = kq.control(&[delete], &mut Vec::new(), None).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(errno(&err), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn receipt_reports_each_change() {
+        let kq = Kqueue::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"pending").unwrap();
+        let changes = [
+            KEvent::fd(&a, KqFilter::READ, KqFlags::ADD | KqFlags::RECEIPT),
+            KEvent::new(CLOSED_FD, KqFilter::READ, KqFlags::ADD | KqFlags::RECEIPT),
+        ];
+        let events = kq
+            .control_vec(&changes, 4, Some(Duration::from_secs(1)))
+            .unwrap();
+        // Two statuses, and not the pending READ event.
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(events.iter().all(|ev| ev.flags.contains(KqFlags::ERROR)));
+        let status = |fd| events.iter().find(|ev| ev.ident == fd).unwrap().data;
+        assert_eq!(status(ident(&a)), 0);
+        assert_eq!(status(CLOSED_FD), i64::from(libc::EBADF));
+        // The registration was made: the event comes now.
+        let events = kq
+            .control_vec(&[], 4, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(
+            idents(&events),
+            [(ident(&a), KqFilter::READ)].into_iter().collect()
+        );
+    }
+
+    #[test]
+    fn udata_and_data_come_back() {
+        let kq = Kqueue::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let change = KEvent::fd(&a, KqFilter::READ, KqFlags::ADD).with_udata(0xfeed);
+        kq.control(&[change], &mut Vec::new(), None).unwrap();
+        b.write_all(b"12345").unwrap();
+        let events = kq
+            .control_vec(&[], 4, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].udata, 0xfeed);
+        assert_eq!(events[0].data, 5);
+        assert!(!events[0].flags.contains(KqFlags::EOF));
+
+        // The peer is gone: EOF.
+        drop(b);
+        let events = kq
+            .control_vec(&[], 4, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(events[0].flags.contains(KqFlags::EOF), "{events:?}");
+    }
+
+    #[test]
+    fn low_water_mark() {
+        let kq = Kqueue::new().unwrap();
+        let (a, mut b) = tcp_pair();
+        // select.kevent(a, KQ_FILTER_READ, KQ_EV_ADD, KQ_NOTE_LOWAT, 5)
+        let change = KEvent::fd(&a, KqFilter::READ, KqFlags::ADD)
+            .with_fflags(KqNotes::LOWAT)
+            .with_data(5);
+        kq.control(&[change], &mut Vec::new(), None).unwrap();
+        b.write_all(b"123").unwrap();
+        let events = kq
+            .control_vec(&[], 4, Some(Duration::from_millis(200)))
+            .unwrap();
+        assert!(events.is_empty(), "{events:?}");
+        b.write_all(b"45").unwrap();
+        let events = kq
+            .control_vec(&[], 4, Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data, 5);
+    }
+
+    #[test]
+    fn level_oneshot_and_clear() {
+        let kq = Kqueue::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let (c, mut d) = UnixStream::pair().unwrap();
+        let (e, mut f) = UnixStream::pair().unwrap();
+        kq.control(
+            &[
+                KEvent::fd(&a, KqFilter::READ, KqFlags::ADD),
+                KEvent::fd(&c, KqFilter::READ, KqFlags::ADD | KqFlags::ONESHOT),
+                KEvent::fd(&e, KqFilter::READ, KqFlags::ADD | KqFlags::CLEAR),
+            ],
+            &mut Vec::new(),
+            None,
+        )
+        .unwrap();
+        for w in [&mut b, &mut d, &mut f] {
+            w.write_all(b"x").unwrap();
+        }
+        let first = kq
+            .control_vec(&[], 8, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(first.len(), 3, "{first:?}");
+        // Nothing was read: level-triggered reports again, ONESHOT and CLEAR do not.
+        let second = kq.control_vec(&[], 8, Some(Duration::ZERO)).unwrap();
+        assert_eq!(
+            idents(&second),
+            [(ident(&a), KqFilter::READ)].into_iter().collect()
+        );
+        // ONESHOT deleted its registration.
+        let delete = KEvent::fd(&c, KqFilter::READ, KqFlags::DELETE);
+        let err = kq.control(&[delete], &mut Vec::new(), None).unwrap_err();
+        assert_eq!(errno(&err), Some(libc::ENOENT));
+        // CLEAR reports new data.
+        f.write_all(b"y").unwrap();
+        let third = kq
+            .control_vec(&[], 8, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert!(
+            idents(&third).contains(&(ident(&e), KqFilter::READ)),
+            "{third:?}"
+        );
+    }
+
+    #[test]
+    fn closing_a_descriptor_removes_its_registrations() {
+        let kq = Kqueue::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        // Unlike epoll, kqueue tracks the descriptor: closing a duplicate ends the
+        // registration made through it even though `a` keeps the socket open.
+        let dup = a.try_clone().unwrap();
+        add(&kq, &dup, KqFilter::READ);
+        drop(dup);
+        b.write_all(b"x").unwrap();
+        let events = kq
+            .control_vec(&[], 4, Some(Duration::from_millis(100)))
+            .unwrap();
+        assert!(events.is_empty(), "{events:?}");
+        drop(a);
+    }
+
+    #[test]
+    fn timeout_does_not_return_early() {
+        let kq = Kqueue::new().unwrap();
+        for timeout in [Duration::from_millis(200), Duration::from_micros(1500)] {
+            let start = Instant::now();
+            let events = kq.control_vec(&[], 4, Some(timeout)).unwrap();
+            let elapsed = start.elapsed();
+            assert!(events.is_empty());
+            assert!(elapsed >= timeout, "{elapsed:?} < {timeout:?}");
+            assert!(elapsed < timeout + Duration::from_secs(5), "{elapsed:?}");
+        }
+        let start = Instant::now();
+        assert!(kq
+            .control_vec(&[], 4, Some(Duration::ZERO))
+            .unwrap()
+            .is_empty());
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn timer_filter() {
+        let kq = Kqueue::new().unwrap();
+        // A 10 ms one-shot timer (milliseconds are the default unit everywhere).
+        let timer = KEvent::new(1, KqFilter::TIMER, KqFlags::ADD | KqFlags::ONESHOT)
+            .with_data(10)
+            .with_udata(99);
+        let start = Instant::now();
+        let events = kq
+            .control_vec(&[timer], 4, Some(Duration::from_secs(5)))
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!((events[0].ident, events[0].filter), (1, KqFilter::TIMER));
+        assert_eq!(events[0].udata, 99);
+    }
+
+    #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+    #[test]
+    fn user_filter_wakes_a_waiting_thread() {
+        let kq = std::sync::Arc::new(Kqueue::new().unwrap());
+        let user = KEvent::new(7, KqFilter::USER, KqFlags::ADD | KqFlags::CLEAR);
+        kq.control(&[user], &mut Vec::new(), None).unwrap();
+        let waiter = {
+            let kq = kq.clone();
+            std::thread::spawn(move || kq.control_vec(&[], 4, Some(Duration::from_secs(30))))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let trigger =
+            KEvent::new(7, KqFilter::USER, KqFlags::empty()).with_fflags(KqNotes::TRIGGER);
+        kq.control(&[trigger], &mut Vec::new(), None).unwrap();
+        let events = waiter.join().unwrap().unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!((events[0].ident, events[0].filter), (7, KqFilter::USER));
+    }
+
+    #[test]
+    fn close_reports_success_once() {
+        let kq = Kqueue::new().unwrap();
+        let kq2 = Kqueue::from_fd(kq.as_fd().try_clone_to_owned().unwrap());
+        kq.close().unwrap();
+        // The duplicate still names the kqueue.
+        assert!(kq2
+            .control_vec(&[], 1, Some(Duration::ZERO))
+            .unwrap()
+            .is_empty());
+        kq2.close().unwrap();
+    }
+}

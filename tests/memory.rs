@@ -1,0 +1,165 @@
+//! Memory follows the number of registrations, not the largest descriptor number: one
+//! registration at the highest descriptor the process may open costs at most 16 KiB, and
+//! dense registrations at most 64 bytes each beyond their data. Counted by a global
+//! allocator that tracks the bytes each thread holds, in this binary of its own.
+// Unix only: descriptor numbers and RLIMIT_NOFILE.
+#![cfg(unix)]
+
+mod common;
+use common::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::sync::Mutex;
+
+struct Counting;
+
+thread_local! {
+    /// Bytes this thread allocated minus bytes it freed.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    let _ = LIVE.try_with(|live| live.set(live.get() + delta));
+}
+
+// SAFETY: forwards to the system allocator; the counter is thread-local, so tests running in
+// parallel do not see each other's allocations.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The tests of this binary change a process-wide limit and use thousands of descriptors.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
+}
+
+/// Raises RLIMIT_NOFILE as far as it goes (2^20 as root, else the hard limit) and returns
+/// the soft limit: descriptors below it may be opened.
+fn raise_fd_limit() -> libc::rlim_t {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    for wanted in [1 << 20, limit.rlim_max] {
+        let new = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: wanted.max(limit.rlim_max),
+        };
+        // SAFETY: setrlimit reads the struct we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
+            return wanted;
+        }
+    }
+    limit.rlim_cur
+}
+
+/// A socket moved to the highest descriptor number the process may open.
+fn at_highest_fd() -> (Stream, Stream) {
+    let limit = raise_fd_limit();
+    let (a, b) = pair();
+    let highest = libc::c_int::try_from(limit - 1).unwrap_or(libc::c_int::MAX);
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the returned stream owns.
+    let fd = unsafe { libc::fcntl(a.as_raw_fd(), libc::F_DUPFD_CLOEXEC, highest) };
+    assert_eq!(fd, highest, "could not open fd {highest}");
+    // SAFETY: `fd` is new and owned by nothing else.
+    (unsafe { Stream::from_raw_fd(fd) }, b)
+}
+
+const ONE_REGISTRATION_AT_MOST: isize = 16 * 1024;
+
+fn one_registration_at_the_highest_fd(mut s: impl BaseSelector<Data>) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (high, _peer) = at_highest_fd();
+    let before = live();
+    s.register(&high, EVENT_READ, "high").unwrap();
+    let cost = live() - before;
+    assert!(
+        cost <= ONE_REGISTRATION_AT_MOST,
+        "one registration at fd {} costs {cost} bytes",
+        high.as_raw_fd()
+    );
+    // Lookups still work by number.
+    assert_eq!(s.get_key(high.as_raw_fd()).unwrap().data, "high");
+    assert_eq!(
+        s.get_map().unwrap().keys().collect::<Vec<_>>(),
+        [high.as_raw_fd()]
+    );
+    s.unregister(&high).unwrap();
+}
+
+macro_rules! suite {
+    ($name:ident, $type:ty, $new:expr) => {
+        #[test]
+        fn $name() {
+            one_registration_at_the_highest_fd($new.unwrap());
+        }
+    };
+}
+
+mod highest_fd {
+    use super::*;
+    for_every_scalable_selector!(suite);
+}
+
+/// Heap bytes per registration, over `COUNT` registrations of `DefaultSelector<T>`.
+fn bytes_per_registration<T: Clone + Default>() -> f64 {
+    const PAIRS: usize = 2_500;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    raise_fd_limit();
+    let pairs: Vec<(Stream, Stream)> = (0..PAIRS).map(|_| pair()).collect();
+    let before = live();
+    let mut s = DefaultSelector::<T>::new().unwrap();
+    for (a, b) in &pairs {
+        s.register(a, EVENT_READ, T::default()).unwrap();
+        s.register(b, EVENT_READ, T::default()).unwrap();
+    }
+    let bytes = live() - before;
+    bytes as f64 / (2 * PAIRS) as f64
+}
+
+fn dense<T: Clone + Default>() {
+    let per_registration = bytes_per_registration::<T>();
+    let limit = 64 + std::mem::size_of::<T>();
+    assert!(
+        per_registration <= limit as f64,
+        "{per_registration:.1} bytes per registration with {}-byte data (limit {limit})",
+        std::mem::size_of::<T>()
+    );
+}
+
+#[test]
+fn dense_registrations_without_data() {
+    dense::<()>();
+}
+
+#[test]
+fn dense_registrations_with_a_word_of_data() {
+    dense::<usize>();
+}
+
+#[test]
+fn dense_registrations_with_four_words_of_data() {
+    dense::<[u64; 4]>();
+}
