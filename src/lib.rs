@@ -28,21 +28,25 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! # Selectors and backends
+//! # Two layers
 //!
-//! Every selector type is a [`Selector`] over one OS mechanism, and all of them implement
-//! [`BaseSelector`]. The rules (validation, errors, masking, timeouts, EINTR) live once, in
-//! [`Selector`]; a backend only talks to the OS.
+//! * **The selectors**, at the crate root: Python's `selectors` module. Every selector type
+//!   is a [`Selector`] over one OS mechanism, and all of them implement [`BaseSelector`].
+//!   The rules (validation, errors, masking, timeouts, EINTR, stale kernel entries) live
+//!   once, in [`Selector`]; a [`backend`] only talks to the OS.
+//! * **The primitives**, in [`select`]: Python's `select` module — `select()`, poll objects,
+//!   epoll (edge-triggered, one-shot) and kqueue — public, Python-shaped, and what the
+//!   selectors' backends are built on.
 //!
 //! | Type | Mechanism | Where | What differs |
 //! |---|---|---|---|
 //! | [`DefaultSelector`] | the best below | everywhere | chosen at compile time |
-//! | `EpollSelector` | epoll (rustix) | Linux, Android | regular files and `/dev/null` refused (`EPERM`); one syscall per `select()` |
+//! | `EpollSelector` | `select::Epoll` | Linux, Android | regular files and `/dev/null` refused (`PermissionDenied`); one syscall per `select()` |
 //! | `KqueueSelector` | kqueue (`polling`) | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly | READ and WRITE merged into one entry |
 //! | `IocpSelector` | IOCP/AFD (`polling`) | Windows | sockets only |
 //! | `EventPortSelector` | event ports (`polling`), level emulated by re-arming | illumos, Solaris | |
-//! | `PollSelector` | poll(2) (rustix) / `WSAPoll` | everywhere | O(registered) per call; a closed fd is reported ready (`POLLNVAL`) |
-//! | `SelectSelector` | select(2) / Winsock `select` | all but illumos/Solaris | Unix: fds must be below `FD_SETSIZE` (1024); a closed fd fails `select()` with `EBADF` |
+//! | `PollSelector` | [`select::Poll`] (poll(2); `WSAPoll`) | everywhere | O(registered) per call; a closed fd is reported ready (`POLLNVAL`) |
+//! | `SelectSelector` | the sets behind `select::select` | all but illumos/Solaris | Unix: fds must be below `FD_SETSIZE` (1024); a closed fd fails `select()` with `EBADF` |
 //! | [`PollingSelector`] | whatever `polling` uses | everywhere | the type behind kqueue, IOCP and event ports |
 //!
 //! `DefaultSelector` is epoll on Linux/Android, kqueue on Apple and the BSDs, IOCP on
@@ -52,11 +56,25 @@
 //! a socket that is not one (a file, a pipe, the console) gets `InvalidInput`
 //! ([`SelectorError::NotASocket`]).
 //!
+//! **Duplicated descriptors.** epoll watches open files, not numbers: a registered
+//! descriptor that was duplicated (`try_clone`, `dup`, a forked child) and then closed keeps
+//! its kernel entry. The selectors tag every registration, drop such an entry's events, and
+//! rebuild the kernel's set when one shows up, so after `unregister` nothing of the old
+//! registration ever reaches the caller, and a new source that reuses the number is
+//! reported for its own events only.
+//!
 //! **What is verified where.** The whole test suite runs on Linux for epoll, poll, select and
 //! `polling` (over both of its Linux backends, and with the event-port level emulation), and
-//! under Wine for the Windows selectors (IOCP, `WSAPoll`, Winsock `select`). kqueue and event
-//! ports are type-checked here and run in the macOS and FreeBSD jobs of the crate's GitHub
-//! workflow.
+//! under Wine for the Windows selectors (IOCP, `WSAPoll`, Winsock `select`) and the Windows
+//! primitives (`select()`, `Poll`). kqueue and event ports are type-checked here and run in
+//! the macOS and FreeBSD jobs of the crate's GitHub workflow.
+//!
+//! # Sources: borrowed or owned
+//!
+//! [`register`](Selector::register) borrows a source for the call, so passing one by value
+//! (which would close it on return) does not compile; unregister before closing.
+//! [`register_owned`](Selector::register_owned) instead keeps the source in the key, as
+//! Python's keys keep their file objects, and `unregister` gives it back.
 //!
 //! # Zero-allocation loops
 //!
