@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_macros, unused_imports)]
 
 pub mod cases;
+pub mod example;
 
 pub use ioselectors::*;
 use std::io;
@@ -207,7 +208,7 @@ pub fn under_signal_storm<R>(wait: impl FnOnce() -> R) -> (R, usize) {
     // handler only touches an atomic (async-signal-safe).
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = count_storm_signal as usize;
+        action.sa_sigaction = count_storm_signal as extern "C" fn(libc::c_int) as usize;
         libc::sigemptyset(&mut action.sa_mask);
         action.sa_flags = 0;
         assert_eq!(
