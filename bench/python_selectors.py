@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Baseline numbers for CPython's ``selectors`` module.
 
-Measures EpollSelector, PollSelector and SelectSelector on three workloads so
-that the Rust benchmarks can compare themselves with Python on the same
-machine, in the same run:
+Measures EpollSelector, PollSelector and SelectSelector, and the ``select``
+module's primitives under them, on four workloads so that the Rust benchmarks
+can compare themselves with Python on the same machine, in the same run:
 
 * dispatch -- cost of one ``sel.select(0)`` with N registered socket pairs of
   which A are readable (level-triggered, the byte is never read).
+* primitives -- the same shape one layer down: one ``epoll().poll(0)``,
+  ``poll().poll(0)`` or ``select.select(rlist, [], [], 0)`` over N readers
+  (socket objects in ``rlist``), A of them readable.
 * churn    -- cost of one register / modify / unregister cycle on one socket.
 * echo     -- TCP loopback echo: the server is a selectors loop in this
   process, the client a forked process with C connections, each keeping one
@@ -22,12 +25,14 @@ Run:
 Only the standard library is used.
 """
 import argparse
+import fcntl
 import itertools
 import json
 import multiprocessing
 import os
 import platform
 import resource
+import select
 import selectors
 import socket
 import statistics
@@ -120,6 +125,89 @@ def bench_dispatch(samples, results):
                         ns = measure(loop, samples)
                     results.append({"workload": "dispatch", "impl": impl,
                                     "n": n, "active": active, "ns": ns})
+        finally:
+            for a, b in pairs:
+                a.close()
+                b.close()
+
+
+# -------------------------------------------------------------- primitives
+PRIMITIVE_SIZES = (10, 100, 1000)
+
+
+def packed_pairs(n):
+    """n non-blocking socket pairs whose readers take the lowest free fds: each
+    writer is moved to an fd >= FD_SETSIZE (the Rust bench does the same), so
+    1,000 readers fit in select()'s range."""
+    pairs = []
+    try:
+        for _ in range(n):
+            a, b = socket.socketpair()
+            pairs.append((a, b))
+            try:
+                fd = fcntl.fcntl(b.fileno(), fcntl.F_DUPFD_CLOEXEC, FD_SETSIZE)
+            except OSError:
+                pass  # RLIMIT_NOFILE too low: the writer stays where it is
+            else:
+                b.close()
+                b = socket.socket(fileno=fd)
+                pairs[-1] = (a, b)
+            a.setblocking(False)
+            b.setblocking(False)
+    except BaseException:
+        for a, b in pairs:
+            a.close()
+            b.close()
+        raise
+    return pairs
+
+
+def bench_primitives(samples, results):
+    for n in PRIMITIVE_SIZES:
+        pairs = packed_pairs(n)
+        try:
+            rlist = [a for a, _ in pairs]  # socket objects, as a program passes them
+            fds = [a.fileno() for a in rlist]
+            if max(fds) >= FD_SETSIZE:
+                print(f"note: primitives N={n}: fd {max(fds)} >= FD_SETSIZE, select() skipped")
+            made_ready = 0
+            for active in sorted({1, max(1, n // 10)}):
+                # Readiness is level-triggered and the byte is never read.
+                for _, b in pairs[made_ready:active]:
+                    b.send(b"x")
+                made_ready = active
+                with select.epoll() as ep:
+                    p = select.poll()
+                    for fd in fds:
+                        ep.register(fd, select.EPOLLIN)
+                        p.register(fd, select.POLLIN)
+                    empty = []
+
+                    def epoll_loop(k, poll=ep.poll):
+                        for _ in itertools.repeat(None, k):
+                            poll(0)
+
+                    def poll_loop(k, poll=p.poll):
+                        for _ in itertools.repeat(None, k):
+                            poll(0)
+
+                    def select_loop(k, sel=select.select):
+                        for _ in itertools.repeat(None, k):
+                            sel(rlist, empty, empty, 0)
+
+                    waits = [("cpython-epoll.poll", lambda: ep.poll(0), epoll_loop),
+                             ("cpython-poll.poll", lambda: p.poll(0), poll_loop)]
+                    if max(fds) < FD_SETSIZE:
+                        waits.append(("cpython-select.select",
+                                      lambda: select.select(rlist, empty, empty, 0)[0],
+                                      select_loop))
+                    for impl, once, loop in waits:
+                        got = len(once())
+                        if got != active:
+                            raise RuntimeError(f"{impl}: {got} ready, expected {active}")
+                        ns = measure(loop, samples)
+                        results.append({"workload": "primitives", "impl": impl,
+                                        "n": n, "active": active, "ns": ns})
         finally:
             for a, b in pairs:
                 a.close()
@@ -320,6 +408,10 @@ def print_tables(results):
     print(f"\ndispatch: one sel.select(0)\n{'impl':<16}{'N':>7}{'active':>8}{'ns/select':>13}")
     for r in rows("dispatch"):
         print(f"{r['impl']:<16}{r['n']:>7}{r['active']:>8}{r['ns']:>13.1f}")
+    print(f"\nprimitives: one non-blocking wait\n"
+          f"{'impl':<24}{'N':>7}{'active':>8}{'ns/wait':>13}")
+    for r in rows("primitives"):
+        print(f"{r['impl']:<24}{r['n']:>7}{r['active']:>8}{r['ns']:>13.1f}")
     print(f"\nchurn: register + modify + unregister\n{'impl':<16}{'ns/cycle':>12}")
     for r in rows("churn"):
         print(f"{r['impl']:<16}{r['ns']:>12.1f}")
@@ -340,6 +432,7 @@ def main():
     raise_fd_limit()
     results = []
     bench_dispatch(samples, results)
+    bench_primitives(samples, results)
     bench_churn(samples, results)
     bench_echo(warmup, duration, results)
     print_tables(results)

@@ -15,7 +15,7 @@ fn refused(s: &mut impl BaseSelector<Data>, handle: &impl AsRawHandle) {
     // handle outlives the borrow.
     let not_a_socket = unsafe { BorrowedSocket::borrow_raw(handle.as_raw_handle() as RawSocket) };
     let err = s
-        .register(not_a_socket, EVENT_READ, "not a socket")
+        .register(&not_a_socket, EVENT_READ, "not a socket")
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(

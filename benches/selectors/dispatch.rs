@@ -2,7 +2,8 @@
 //! and the cost of one non-blocking select.
 
 use crate::measure::{compare, consume, Contender, Plan};
-use ioselectors::{Backend, DefaultSelector, PollSelector, SelectSelector, Selector, EVENT_READ};
+use ioselectors::backend::Backend;
+use ioselectors::{DefaultSelector, PollSelector, SelectSelector, Selector, EVENT_READ};
 use mio::unix::SourceFd;
 use rustix::event::{epoll, Timespec};
 use std::io::{Read, Write};
@@ -75,7 +76,7 @@ pub fn run(plan: &Plan) -> Vec<Row> {
 }
 
 /// Makes exactly the first `active` readers readable, with one byte each.
-fn set_active(pairs: &[(UnixStream, UnixStream)], active: usize) {
+pub fn set_active(pairs: &[(UnixStream, UnixStream)], active: usize) {
     let mut buf = [0u8; 64];
     for (i, (reader, writer)) in pairs.iter().enumerate() {
         while matches!((&*reader).read(&mut buf), Ok(n) if n > 0) {}
@@ -129,7 +130,7 @@ fn ioselectors<B: Backend + 'static>(
 
 /// The floor: one epoll_wait into a buffer sized for every registration, and a pass over what
 /// it returned.
-fn raw_epoll(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'static> {
+pub fn raw_epoll(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'static> {
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
     for (i, (reader, _)) in pairs.iter().enumerate() {
         epoll::add(

@@ -1,8 +1,10 @@
 //! Echo: C loopback connections, each with one message in flight; round trips per second of
-//! an ioselectors echo server against a mio echo server doing the same work. The client is
-//! the same for both (level-triggered raw epoll) and runs on its own thread.
+//! two ioselectors echo servers (level-triggered `DefaultSelector`, edge-triggered
+//! `select::Epoll`) against a mio echo server doing the same work. The client is the same for
+//! all (level-triggered raw epoll) and runs on its own thread.
 
 use crate::measure::{median, Plan};
+use ioselectors::select::{Epoll, EpollEvents, EPOLLET, EPOLLIN};
 use ioselectors::{DefaultSelector, EVENT_READ};
 use rustix::event::{epoll, Timespec};
 use std::io::{self, Read, Write};
@@ -15,46 +17,48 @@ pub struct Row {
     /// Round trips per second.
     pub ours: f64,
     pub mio: f64,
+    /// Round trips per second of the edge-triggered `select::Epoll` server.
+    pub epoll_et: f64,
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Server {
     Ioselectors,
     Mio,
+    EpollEt,
 }
+
+const SERVERS: [Server; 3] = [Server::Ioselectors, Server::Mio, Server::EpollEt];
 
 pub fn run(plan: &Plan) -> Vec<Row> {
     println!("echo: round trips per second, C connections with one message in flight each");
     let mut rows = Vec::new();
     for connections in [1, 100, 1000] {
         for size in [64, 4096] {
-            let (mut ours, mut mio) = (Vec::new(), Vec::new());
+            let mut rates = [Vec::new(), Vec::new(), Vec::new()];
             for round in 0..plan.echo_rounds {
-                let order = if round % 2 == 0 {
-                    [Server::Ioselectors, Server::Mio]
-                } else {
-                    [Server::Mio, Server::Ioselectors]
-                };
-                for server in order {
-                    let rate = one_round(server, connections, size, plan.echo_round);
-                    if server == Server::Ioselectors {
-                        ours.push(rate)
-                    } else {
-                        mio.push(rate)
-                    }
+                // Rotate the starting server, so none always runs first (or last).
+                for k in 0..SERVERS.len() {
+                    let i = (round + k) % SERVERS.len();
+                    rates[i].push(one_round(SERVERS[i], connections, size, plan.echo_round));
                 }
             }
+            let [ours, mio, epoll_et] = rates.map(median);
             let row = Row {
                 connections,
                 size,
-                ours: median(ours),
-                mio: median(mio),
+                ours,
+                mio,
+                epoll_et,
             };
             println!(
-                "  C={connections:>4} size={size:>4}: ioselectors {:.0}, mio {:.0} ({:.2}x)",
+                "  C={connections:>4} size={size:>4}: ioselectors {:.0}, mio {:.0} ({:.2}x), \
+                 Epoll (ET) {:.0} ({:.2}x)",
                 row.ours,
                 row.mio,
-                row.ours / row.mio
+                row.ours / row.mio,
+                row.epoll_et,
+                row.epoll_et / row.mio
             );
             rows.push(row);
         }
@@ -70,6 +74,7 @@ fn one_round(server: Server, connections: usize, size: usize, duration: Duration
     let thread = std::thread::spawn(move || match server {
         Server::Ioselectors => serve_ioselectors(listener, connections),
         Server::Mio => serve_mio(listener, connections),
+        Server::EpollEt => serve_epoll_et(listener, connections),
     });
     let rate = client(addr, connections, size, duration);
     thread.join().unwrap();
@@ -219,12 +224,56 @@ fn serve_mio(listener: TcpListener, connections: usize) {
     }
 }
 
+/// The mio server's work on `select::Epoll`: every socket registered `EPOLLIN | EPOLLET`
+/// with its index as data, each readiness read until it would block.
+fn serve_epoll_et(listener: TcpListener, connections: usize) {
+    const LISTENER: u64 = u64::MAX;
+    let ep = Epoll::new().unwrap();
+    ep.register_with_data(&listener, EPOLLIN | EPOLLET, LISTENER)
+        .unwrap();
+    let mut conns: Vec<Option<TcpStream>> = Vec::with_capacity(connections);
+    let mut open = 0;
+    let mut events = EpollEvents::with_capacity(1024);
+    let mut buf = vec![0u8; 65536];
+    while conns.len() < connections || open > 0 {
+        ep.poll_into(None, &mut events).unwrap();
+        for event in events.iter() {
+            if event.data() == LISTENER {
+                // Edge-triggered: accept until the queue is empty.
+                while let Ok((conn, _)) = listener.accept() {
+                    conn.set_nonblocking(true).unwrap();
+                    conn.set_nodelay(true).unwrap();
+                    ep.register_with_data(&conn, EPOLLIN | EPOLLET, conns.len() as u64)
+                        .unwrap();
+                    conns.push(Some(conn));
+                    open += 1;
+                }
+                continue;
+            }
+            let i = event.data() as usize;
+            while let Some(conn) = conns[i].as_mut() {
+                match conn.read(&mut buf) {
+                    // A failed write (the client hung up) shows as EOF or reset on the next read.
+                    Ok(n) if n > 0 => drop(conn.write_all(&buf[..n])),
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    // End of file, or reset by a client that hung up with an echo unread.
+                    _ => {
+                        ep.unregister(&*conn).unwrap();
+                        conns[i] = None;
+                        open -= 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// One echo case (C=1000, 4 KiB) for 3 s on one server, for strace or perf.
 pub fn profile(server: &str) {
-    let server = if server == "mio" {
-        Server::Mio
-    } else {
-        Server::Ioselectors
+    let server = match server {
+        "mio" => Server::Mio,
+        "epoll-et" => Server::EpollEt,
+        _ => Server::Ioselectors,
     };
     let rate = one_round(server, 1000, 4096, Duration::from_secs(3));
     println!("{rate:.0} round trips per second");

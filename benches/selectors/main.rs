@@ -1,5 +1,6 @@
 //! `cargo bench --bench selectors`: ioselectors against raw epoll, `polling`, `mio` and CPython,
-//! on libevent-style dispatch, register/modify/unregister churn and a loopback echo server.
+//! on libevent-style dispatch (of the selectors, and of the `select` module's primitives against
+//! raw epoll_wait, poll and select), register/modify/unregister churn and a loopback echo server.
 //!
 //! Each workload runs every contender in the same process, interleaved round by round, and
 //! reports medians and ratios (never absolute targets). CPython's numbers come from
@@ -8,8 +9,8 @@
 //! `docs/benchmarks.md` and `docs/dispatch.svg`.
 //!
 //! `cargo bench --bench selectors -- --quick` is a short smoke run; it writes its report
-//! under `target/bench/` instead of `docs/`. `-- --echo-only ioselectors|mio` runs one echo
-//! server (1,000 connections, 4 KiB) for 3 s, to profile it with strace or perf.
+//! under `target/bench/` instead of `docs/`. `-- --echo-only ioselectors|mio|epoll-et` runs one
+//! echo server (1,000 connections, 4 KiB) for 3 s, to profile it with strace or perf.
 
 #[cfg(target_os = "linux")]
 mod churn;
@@ -21,6 +22,8 @@ mod echo;
 mod measure;
 #[cfg(target_os = "linux")]
 mod memory;
+#[cfg(target_os = "linux")]
+mod primitives;
 #[cfg(target_os = "linux")]
 mod python;
 #[cfg(target_os = "linux")]
@@ -37,7 +40,7 @@ fn main() {
         .skip_while(|arg| arg != "--echo-only")
         .nth(1)
     {
-        // Profiling aid: `--echo-only ioselectors|mio` serves C=1000 4 KiB echo for 3 s.
+        // Profiling aid: `--echo-only ioselectors|mio|epoll-et` serves C=1000 4 KiB echo for 3 s.
         return echo::profile(&echo);
     }
     let plan = measure::Plan::new(quick);
@@ -49,6 +52,7 @@ fn main() {
     );
     let python = python::run(quick);
     let dispatch = dispatch::run(&plan);
+    let primitives = primitives::run(&plan);
     let churn = churn::run(&plan);
     let echo = echo::run(&plan);
     let memory = memory::run();
@@ -56,6 +60,7 @@ fn main() {
     let report = report::Report {
         quick,
         dispatch,
+        primitives,
         churn,
         echo,
         memory,

@@ -67,6 +67,15 @@ impl Python {
             .as_f64()
     }
 
+    /// ns per non-blocking wait of one `select` primitive (`epoll().poll(0)`, `poll().poll(0)`,
+    /// `select.select(rlist, [], [], 0)`).
+    pub fn primitive(&self, implementation: &str, n: usize, active: usize) -> Option<f64> {
+        self.find("primitives", implementation, |row| {
+            row["n"] == n && row["active"] == active
+        })?["ns"]
+            .as_f64()
+    }
+
     /// ns per register + modify + unregister.
     pub fn churn(&self, implementation: &str) -> Option<f64> {
         self.find("churn", implementation, |_| true)?["ns"].as_f64()

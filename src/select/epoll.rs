@@ -269,6 +269,7 @@ impl Epoll {
         timeout: Option<Duration>,
         maxevents: usize,
     ) -> io::Result<Vec<(RawFd, EpollFlags)>> {
+        check_maxevents(maxevents)?;
         let mut events = EpollEvents::with_capacity(maxevents);
         self.poll_into(timeout, &mut events)?;
         Ok(events
@@ -415,18 +416,24 @@ impl EpollEvents {
         })
     }
 
+    #[inline(always)]
     fn check_capacity(&self) -> io::Result<()> {
-        // The kernel refuses more than INT_MAX / sizeof(struct epoll_event) at once.
-        let most = i32::MAX as usize / std::mem::size_of::<epoll::Event>();
-        match self.capacity() {
-            0 => Err(invalid_input(
-                "maxevents must be greater than 0".to_string(),
-            )),
-            n if n > most => Err(invalid_input(format!(
-                "maxevents must be at most {most}, got {n}"
-            ))),
-            _ => Ok(()),
-        }
+        check_maxevents(self.capacity())
+    }
+}
+
+/// Checked before anything is allocated for them.
+fn check_maxevents(maxevents: usize) -> io::Result<()> {
+    // The kernel refuses more than INT_MAX / sizeof(struct epoll_event) at once.
+    let most = i32::MAX as usize / std::mem::size_of::<epoll::Event>();
+    match maxevents {
+        0 => Err(invalid_input(
+            "maxevents must be greater than 0".to_string(),
+        )),
+        n if n > most => Err(invalid_input(format!(
+            "maxevents must be at most {most}, got {n}"
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -102,6 +102,7 @@ fn pick<'a, S>(indices: &[usize], list: &'a [S]) -> Vec<&'a S> {
 ///
 /// # Errors
 /// As [`select()`].
+#[inline]
 pub fn select_into<R: AsSource, W: AsSource, X: AsSource>(
     rlist: &[R],
     wlist: &[W],
@@ -217,19 +218,25 @@ mod sys {
     #[cfg(not(target_os = "netbsd"))]
     pub const FD_SETSIZE: usize = 1024;
 
-    /// A set of descriptors below `FD_SETSIZE`, in the kernel's bit layout.
+    /// Words in a set of `FD_SETSIZE` bits.
+    const WORDS: usize = FD_SETSIZE / 64;
+
+    /// A set of descriptors below `FD_SETSIZE`: in the kernel's layout, and mirrored in plain
+    /// words, since rustix's set elements cannot be read one bit at a time.
     #[derive(Clone)]
     pub(crate) struct FdSet {
-        bits: Vec<FdSetElement>,
+        kernel: Vec<FdSetElement>,
+        mirror: [u64; WORDS],
     }
 
     impl Default for FdSet {
         fn default() -> FdSet {
             FdSet {
-                bits: vec![
+                kernel: vec![
                     FdSetElement::default();
                     fd_set_num_elements(FD_SETSIZE, FD_SETSIZE as i32)
                 ],
+                mirror: [0; WORDS],
             }
         }
     }
@@ -247,48 +254,61 @@ mod sys {
         }
 
         /// Adds `fd`; `Err` if it is out of range.
+        #[inline]
         pub(crate) fn insert(&mut self, fd: RawSource) -> Result<(), ()> {
             if !FdSet::can_hold(fd) {
                 return Err(());
             }
-            fd_set_insert(&mut self.bits, fd);
+            fd_set_insert(&mut self.kernel, fd);
+            self.mirror[fd as usize / 64] |= 1 << (fd as usize % 64);
             Ok(())
         }
 
         pub(crate) fn remove(&mut self, fd: RawSource) {
             if FdSet::can_hold(fd) {
-                fd_set_remove(&mut self.bits, fd);
+                fd_set_remove(&mut self.kernel, fd);
+                self.mirror[fd as usize / 64] &= !(1 << (fd as usize % 64));
             }
         }
 
+        #[inline]
         pub(crate) fn contains(&self, fd: RawSource) -> bool {
-            let bits = 8 * std::mem::size_of::<FdSetElement>();
-            let Some(word) = self.bits.get(fd as usize / bits) else {
-                return false;
-            };
-            // rustix has no membership test: look at the one word that holds `fd`.
-            FdSetIter::new(std::slice::from_ref(word)).any(|bit| bit as usize == fd as usize % bits)
+            FdSet::can_hold(fd) && self.mirror[fd as usize / 64] & (1 << (fd as usize % 64)) != 0
         }
 
+        #[inline]
         pub(crate) fn clear(&mut self) {
-            self.bits.fill(FdSetElement::default());
+            self.kernel.fill(FdSetElement::default());
+            self.mirror = [0; WORDS];
         }
 
         pub(crate) fn copy_from(&mut self, other: &FdSet) {
-            self.bits.copy_from_slice(&other.bits);
+            self.kernel.copy_from_slice(&other.kernel);
+            self.mirror = other.mirror;
         }
 
         pub(crate) fn iter(&self) -> impl Iterator<Item = RawSource> + '_ {
-            FdSetIter::new(&self.bits)
+            FdSetIter::new(&self.kernel)
         }
 
-        fn bound(&self) -> RawSource {
-            fd_set_bound(&self.bits)
+        /// What the kernel handed back, or `None` for an empty set (the kernel need not
+        /// look at it).
+        fn for_kernel(&mut self) -> Option<&mut [FdSetElement]> {
+            (self.mirror != [0; WORDS]).then_some(&mut self.kernel[..])
+        }
+
+        /// Brings the mirror in line with what the kernel wrote.
+        fn read_kernel(&mut self) {
+            self.mirror = [0; WORDS];
+            for fd in FdSetIter::new(&self.kernel) {
+                self.mirror[fd as usize / 64] |= 1 << (fd as usize % 64);
+            }
         }
     }
 
-    /// One select(2) over the three sets, which the kernel overwrites with the ready ones;
-    /// returns how many bits are set. `EINTR` is returned, not retried.
+    /// One select(2) over the three sets, which the kernel overwrites with the ready ones
+    /// (all empty if nothing is ready); returns how many bits are set. `EINTR` is returned,
+    /// not retried.
     #[inline(always)]
     pub(crate) fn select_sets(
         read: &mut FdSet,
@@ -296,7 +316,9 @@ mod sys {
         except: &mut FdSet,
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
-        let nfds = read.bound().max(write.bound()).max(except.bound());
+        let nfds = fd_set_bound(&read.kernel)
+            .max(fd_set_bound(&write.kernel))
+            .max(fd_set_bound(&except.kernel));
         let timeout = timeout.map(to_timespec);
         // SAFETY: each set holds FD_SETSIZE bits, covering `nfds`. rustix asks that every fd in
         // the sets be open: select(2) does no I/O on them, and a closed one makes the call fail
@@ -305,12 +327,20 @@ mod sys {
         let ready = unsafe {
             rustix::event::select(
                 nfds,
-                Some(&mut read.bits),
-                Some(&mut write.bits),
-                Some(&mut except.bits),
+                read.for_kernel(),
+                write.for_kernel(),
+                except.for_kernel(),
                 timeout.as_ref(),
             )?
         };
+        for set in [read, write, except] {
+            if ready == 0 {
+                // Linux leaves the bits of numbers beyond its fd table as they were.
+                set.clear();
+            } else if set.mirror != [0; WORDS] {
+                set.read_kernel();
+            }
+        }
         Ok(ready as usize)
     }
 }
@@ -373,7 +403,11 @@ mod sys {
             self.sockets.is_empty()
         }
 
+        /// What the kernel reads and writes, or null for an empty set.
         fn kernel_set(&mut self) -> *mut FD_SET {
+            if self.sockets.is_empty() {
+                return std::ptr::null_mut();
+            }
             self.kernel.clear();
             self.kernel.push(self.sockets.len());
             self.kernel.extend_from_slice(&self.sockets);
@@ -381,6 +415,9 @@ mod sys {
         }
 
         fn read_kernel_set(&mut self) {
+            if self.sockets.is_empty() {
+                return;
+            }
             let count = self
                 .kernel
                 .first()

@@ -1,0 +1,515 @@
+//! Python's `select.select()` as [`ioselectors::select::select`] and `select_into`: CPython's
+//! `Lib/test/test_select.py` (3.11) ported, plus what it does not cover (spec §3, §9, §13.8 of
+//! python-select-module-spec.md). Runs on Unix and on Windows (sockets only there).
+//!
+//! Ported from test_select.py:
+//! * `test_errno` → `closed_fd_fails_the_whole_call_with_ebadf` (Unix: a closed fd number).
+//! * `test_returned_list_identity` → `returned_lists_are_new_on_every_call`.
+//! * `test_select` → `reads_a_writer_to_the_end_with_growing_timeouts`, with a thread writing
+//!   into a pipe (Windows: a socket) instead of a child process: this binary closes
+//!   descriptors, so it spawns no process.
+//!
+//! Skipped, and why:
+//! * `test_error_conditions`: `TypeError` for a list that is not a sequence, an item without
+//!   `fileno()` or whose `fileno()` returns a non-int, a timeout that is not a number, and
+//!   `ValueError` for a negative timeout. The types rule each out: the lists are slices of
+//!   `AsFd`/`AsSocket` items and the timeout is an `Option<Duration>`.
+//! * `test_select_mutated`: a `fileno()` that shrinks the list during the call. The lists are
+//!   borrowed for the whole call, so nothing can change them under it.
+//! * `test_disallow_instantiation`: `type(select.poll())()` is Python type machinery with no
+//!   Rust counterpart.
+// Not on illumos and Solaris: rustix has no select(2) there, so neither has this crate.
+#![cfg(not(any(target_os = "illumos", target_os = "solaris")))]
+
+mod common;
+use common::*;
+use ioselectors::select::{select, select_into, Selected};
+use std::io::{ErrorKind, Read, Write};
+use std::time::Duration;
+
+/// A wait that should end early: generous, as CI machines and Wine are slow and noisy.
+const SOON: Option<Duration> = Some(Duration::from_secs(5));
+const ZERO: Option<Duration> = Some(Duration::ZERO);
+/// Generous upper bound for "returned after the timeout".
+const LATE: Duration = Duration::from_secs(5);
+
+#[cfg(unix)]
+type DynSource = dyn std::os::unix::io::AsFd;
+
+/// An empty list.
+const NONE: &[Stream] = &[];
+
+/// Blocks until `source` is readable (data stays until read, so a later zero-timeout call
+/// sees it too).
+fn wait_readable(source: impl AsSource) {
+    let list = [source];
+    let (r, _, _) = select(&list, NONE, NONE, SOON).unwrap();
+    assert_eq!(r.len(), 1, "not readable within {SOON:?}");
+}
+
+/// The error of a call that should have failed.
+#[cfg(unix)]
+fn refused<T>(result: std::io::Result<T>) -> std::io::Error {
+    match result {
+        Ok(_) => panic!("the call should have failed"),
+        Err(err) => err,
+    }
+}
+
+/// The positions of `found` (references into `list`) in `list`.
+fn positions<T>(found: &[&T], list: &[T]) -> Vec<usize> {
+    found
+        .iter()
+        .map(|&item| {
+            list.iter()
+                .position(|slot| std::ptr::eq(slot, item))
+                .expect("select returned an item that is not in the list")
+        })
+        .collect()
+}
+
+// ---- test_errno
+
+/// A closed fd makes the whole call fail with EBADF, even when other items are ready (§3),
+/// whichever list it is in.
+// Unix only: needs a closed descriptor number that stays closed (`lonely`).
+#[cfg(unix)]
+#[test]
+fn closed_fd_fails_the_whole_call_with_ebadf() {
+    use std::os::unix::io::BorrowedFd;
+    let fd = closed_number();
+    // SAFETY: deliberately a closed number, as CPython's test_errno closes its file first.
+    // select(2) only looks the number up and answers EBADF; `closed_number` is lonely, so no
+    // test running in parallel reopens it while this one uses it.
+    let closed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let (ready, mut peer) = pair();
+    peer.write_all(b"x").unwrap();
+    wait_readable(&ready);
+    let list: [&DynSource; 2] = [&ready, &closed];
+    let none: &[&DynSource] = &[];
+    for (r, w, x) in [
+        (&list[..], none, none),
+        (none, &list[..], none),
+        (none, none, &list[..]),
+    ] {
+        let err = refused(select(r, w, x, SOON));
+        assert_eq!(os_code(&err), Some(libc::EBADF), "{err}");
+        let mut selected = Selected::new();
+        let err = select_into(r, w, x, SOON, &mut selected).unwrap_err();
+        assert_eq!(os_code(&err), Some(libc::EBADF), "{err}");
+    }
+}
+
+// ---- test_returned_list_identity
+
+/// Python checks that r, w and x are three new lists. Here each call builds its result
+/// afresh: a reused `Selected` keeps nothing of the previous call.
+#[test]
+fn returned_lists_are_new_on_every_call() {
+    let (r, w, x) = select(NONE, NONE, NONE, Some(Duration::from_millis(10))).unwrap();
+    assert!(r.is_empty() && w.is_empty() && x.is_empty());
+
+    let (a, mut peer) = pair();
+    peer.write_all(b"x").unwrap();
+    wait_readable(&a);
+    let list = [&a];
+    let mut selected = Selected::new();
+    assert_eq!(
+        select_into(&list, &list, NONE, ZERO, &mut selected).unwrap(),
+        2
+    );
+    assert_eq!(
+        (selected.readable(), selected.writable()),
+        (&[0][..], &[0][..])
+    );
+    let mut byte = [0];
+    (&a).read_exact(&mut byte).unwrap();
+    // Only the readable list changes, and nothing from the first call is left in it.
+    assert_eq!(
+        select_into(&list, &list, &list, ZERO, &mut selected).unwrap(),
+        1
+    );
+    assert!(selected.readable().is_empty());
+    assert_eq!(selected.writable(), [0]);
+    assert!(selected.exceptional().is_empty());
+    // A timeout empties everything.
+    assert_eq!(
+        select_into(&list, NONE, NONE, ZERO, &mut selected).unwrap(),
+        0
+    );
+    assert!(selected.is_empty());
+}
+
+// ---- test_select
+
+/// A writer sends 10 lines 50 ms apart, then closes; the reader selects with the timeouts of
+/// CPython's test (0, 1, 2, 4, 8, 16 s, then blocking) and reads until end of file. Nothing is
+/// ever in the write or exceptional list.
+#[test]
+fn reads_a_writer_to_the_end_with_growing_timeouts() {
+    #[cfg(unix)]
+    let (rd, mut wr) = {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        (std::fs::File::from(r), std::fs::File::from(w))
+    };
+    #[cfg(windows)]
+    let (rd, mut wr) = pair();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..10 {
+            wr.write_all(b"testing...\n").unwrap();
+            // Pacing, not synchronisation: the reader has to wait for each line.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let timeouts = [0, 1, 2, 4, 8, 16]
+        .into_iter()
+        .map(|secs| Some(Duration::from_secs(secs)))
+        .chain(std::iter::repeat(None).take(10));
+    let list = [&rd];
+    let mut received = Vec::new();
+    let mut eof = false;
+    for timeout in timeouts {
+        let (r, w, x) = select(&list, NONE, NONE, timeout).unwrap();
+        assert!(w.is_empty() && x.is_empty());
+        if r.is_empty() {
+            assert!(timeout.is_some(), "a blocking select returned nothing");
+            continue;
+        }
+        assert_eq!(r.len(), 1);
+        let mut buf = [0; 256];
+        let n = (&rd).read(&mut buf).unwrap();
+        if n == 0 {
+            eof = true;
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+    }
+    writer.join().unwrap();
+    assert!(eof, "end of file not reached");
+    assert_eq!(received, b"testing...\n".repeat(10));
+}
+
+// ---- beyond CPython
+
+/// One urgent byte (`MSG_OOB`) lands in xlist, and stays there until it is read with
+/// `MSG_OOB` (§3). On Linux it is not readable in the normal sense (§9: "w, x").
+#[test]
+fn oob_data_lands_in_xlist_until_read_with_msg_oob() {
+    let (server, client) = tcp_pair();
+    socket2::SockRef::from(&client)
+        .send_out_of_band(b"!")
+        .unwrap();
+    let list = [&server];
+    let (_, _, x) = select(NONE, NONE, &list, SOON).unwrap();
+    assert_eq!(positions(&x, &list), [0], "urgent data not reported");
+    for _ in 0..2 {
+        let (r, w, x) = select(&list, &list, &list, ZERO).unwrap();
+        if cfg!(any(target_os = "linux", target_os = "android")) {
+            assert!(r.is_empty(), "urgent data alone is not readable");
+        }
+        assert_eq!(positions(&w, &list), [0]);
+        assert_eq!(
+            positions(&x, &list),
+            [0],
+            "urgent data must stay until read"
+        );
+    }
+    let mut selected = Selected::new();
+    select_into(NONE, NONE, &list, ZERO, &mut selected).unwrap();
+    assert_eq!(selected.exceptional(), [0]);
+
+    let mut byte = [std::mem::MaybeUninit::new(0u8)];
+    let n = socket2::SockRef::from(&server)
+        .recv_out_of_band(&mut byte)
+        .unwrap();
+    assert_eq!(n, 1);
+    // SAFETY: recv_out_of_band wrote the one byte it reported (and it was initialised).
+    assert_eq!(unsafe { byte[0].assume_init() }, b'!');
+    let (r, _, x) = select(&list, NONE, &list, ZERO).unwrap();
+    assert!(x.is_empty(), "urgent data was read");
+    assert!(r.is_empty());
+}
+
+/// Each result list holds the caller's own items, in list order, an item listed twice coming
+/// back twice (CPython: `select([w2, a, w1, a, b], [], [], 0)` → `[w2, a, w1, a]`).
+#[test]
+fn results_are_callers_items_in_list_order_with_duplicates() {
+    let (a, mut a_peer) = pair();
+    let (b, _b_peer) = pair();
+    let (w1, mut w1_peer) = pair();
+    let (w2, mut w2_peer) = pair();
+    for peer in [&mut a_peer, &mut w1_peer, &mut w2_peer] {
+        peer.write_all(b"x").unwrap();
+    }
+    for ready in [&a, &w1, &w2] {
+        wait_readable(ready);
+    }
+    let rlist = [&w2, &a, &w1, &a, &b];
+    let wlist = [&b, &a_peer, &b];
+    let (r, w, x) = select(&rlist, &wlist, NONE, ZERO).unwrap();
+    assert_eq!(positions(&r, &rlist), [0, 1, 2, 3]);
+    assert!(std::ptr::eq(*r[1], &a) && std::ptr::eq(*r[3], &a));
+    assert_eq!(positions(&w, &wlist), [0, 1, 2]);
+    assert!(x.is_empty());
+
+    let mut selected = Selected::new();
+    let count = select_into(&rlist, &wlist, &rlist, ZERO, &mut selected).unwrap();
+    assert_eq!(count, 7);
+    assert_eq!(selected.readable(), [0, 1, 2, 3]);
+    assert_eq!(selected.writable(), [0, 1, 2]);
+    assert!(selected.exceptional().is_empty());
+    assert!(!selected.is_empty());
+}
+
+/// One list mixes kinds of sources through `&dyn AsFd`: a listener with a pending connection
+/// and a stream with data are readable, an idle stream is not.
+///
+/// Windows: `select()`'s documentation offers `&dyn AsSocket` items, but they do not compile
+/// there (std implements `AsSocket` for `&T` only with `T: Sized`, unlike `AsFd`), so the
+/// list is made of `BorrowedSocket`s, which do.
+#[test]
+fn one_list_mixes_kinds_of_sources() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, mut peer) = pair();
+    let (idle, _idle_peer) = pair();
+    peer.write_all(b"x").unwrap();
+    wait_readable(&listener);
+    wait_readable(&stream);
+    #[cfg(unix)]
+    let list: [&DynSource; 3] = [&idle, &listener, &stream];
+    #[cfg(windows)]
+    let list = {
+        use std::os::windows::io::AsSocket;
+        [idle.as_socket(), listener.as_socket(), stream.as_socket()]
+    };
+    let (r, w, x) = select(&list, &list, NONE, ZERO).unwrap();
+    assert_eq!(positions(&r, &list), [1, 2]);
+    assert_eq!(positions(&w, &list), [0, 2], "a listener is never writable");
+    assert!(x.is_empty());
+}
+
+/// select(2) cannot watch an fd at or above FD_SETSIZE: `InvalidInput` naming the fd and
+/// FD_SETSIZE, in any list; one below the limit is fine.
+// Unix only: Winsock numbers sockets freely, and FD_SETSIZE is no limit there.
+#[cfg(unix)]
+#[test]
+fn fd_at_or_above_fd_setsize_is_invalid_input_naming_the_fd() {
+    use ioselectors::select::FD_SETSIZE;
+    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
+
+    /// The lowest free descriptor at or above `min`, a duplicate of `fd`.
+    fn dup_at(fd: &impl AsRawFd, min: usize) -> OwnedFd {
+        // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the OwnedFd then owns.
+        let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min as libc::c_int) };
+        assert!(new >= 0, "cannot dup to {min}: raise RLIMIT_NOFILE");
+        // SAFETY: `new` is a fresh descriptor owned by nothing else.
+        unsafe { OwnedFd::from_raw_fd(new) }
+    }
+
+    let (rd, _wr) = pair();
+    let last = dup_at(&rd, FD_SETSIZE - 1);
+    assert_eq!(
+        last.as_raw_fd() as usize,
+        FD_SETSIZE - 1,
+        "FD_SETSIZE - 1 is in use"
+    );
+    let last = [&last];
+    let (_, w, _) = select(NONE, &last, NONE, ZERO).unwrap();
+    assert_eq!(w.len(), 1, "fd FD_SETSIZE - 1 is watched");
+
+    let high = dup_at(&rd, FD_SETSIZE);
+    let fd = high.as_raw_fd();
+    let list: [&DynSource; 2] = [&rd, &high];
+    let none: &[&DynSource] = &[];
+    for (r, w, x) in [
+        (&list[..], none, none),
+        (none, &list[..], none),
+        (none, none, &list[..]),
+    ] {
+        let (elapsed, result) = timed(|| select(r, w, x, SOON));
+        let err = refused(result);
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains(&format!("fd {fd} ")), "{err}");
+        assert!(err.to_string().contains("FD_SETSIZE"), "{err}");
+        assert!(elapsed < LATE, "refused only after waiting: {elapsed:?}");
+        let mut selected = Selected::new();
+        let err = select_into(r, w, x, ZERO, &mut selected).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+}
+
+/// Three empty lists sleep for the whole timeout (Windows too, where Winsock itself would
+/// refuse them with WSAEINVAL).
+#[test]
+fn three_empty_lists_sleep_for_the_timeout() {
+    let timeout = Duration::from_millis(300);
+    let (elapsed, result) = timed(|| select(NONE, NONE, NONE, Some(timeout)));
+    let (r, w, x) = result.unwrap();
+    assert!(r.is_empty() && w.is_empty() && x.is_empty());
+    assert!(elapsed >= timeout, "returned early, after {elapsed:?}");
+    assert!(elapsed < LATE, "took {elapsed:?}");
+
+    let mut selected = Selected::new();
+    let (elapsed, count) = timed(|| select_into(NONE, NONE, NONE, Some(timeout), &mut selected));
+    assert_eq!(count.unwrap(), 0);
+    assert!(elapsed >= timeout, "returned early, after {elapsed:?}");
+    assert!(elapsed < LATE, "took {elapsed:?}");
+}
+
+/// A number closed and then reused by another file reports the new file's readiness: the
+/// old file's pending data leaves no ghost, even through a reused `Selected`.
+// Unix only: Windows does not let a test pick a handle's value.
+#[cfg(unix)]
+#[test]
+fn reused_number_reports_the_new_file() {
+    let (old, mut old_peer) = pair();
+    let old = lonely(old);
+    let number = fd_of(&old);
+    old_peer.write_all(b"old data").unwrap();
+    wait_readable(&old);
+    let mut selected = Selected::new();
+    select_into(&[&old], &[&old], NONE, ZERO, &mut selected).unwrap();
+    assert_eq!(
+        (selected.readable(), selected.writable()),
+        (&[0][..], &[0][..])
+    );
+    drop(old);
+
+    let (new, _new_peer) = pair();
+    let new = lonely_at(new, number);
+    assert_eq!(fd_of(&new), number, "the number was not reused");
+    select_into(&[&new], &[&new], &[&new], ZERO, &mut selected).unwrap();
+    assert!(selected.readable().is_empty(), "the old file's data leaked");
+    assert_eq!(selected.writable(), [0]);
+    assert!(selected.exceptional().is_empty());
+    let list = [&new];
+    let (r, w, _) = select(&list, &list, NONE, ZERO).unwrap();
+    assert!(r.is_empty());
+    assert_eq!(w.len(), 1);
+}
+
+/// A failed non-blocking connect: readable and writable, not exceptional, on Linux (§3);
+/// on Windows only exceptional (the reason `selectors` passes the write list as xlist there).
+#[test]
+fn failed_connect() {
+    use socket2::{Domain, Socket, Type};
+    // A port nobody listens on: bound a moment ago, now closed, so the connect is refused.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let err = socket.connect(&addr.into()).unwrap_err();
+    #[cfg(unix)]
+    assert_eq!(err.raw_os_error(), Some(libc::EINPROGRESS), "{err}");
+    #[cfg(windows)]
+    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err}");
+    let list = [&socket];
+    if cfg!(windows) {
+        let (_, _, x) = select(NONE, NONE, &list, SOON).unwrap();
+        assert_eq!(x.len(), 1, "the failure is reported in xlist");
+        let (r, w, _) = select(&list, &list, NONE, ZERO).unwrap();
+        assert!(r.is_empty() && w.is_empty(), "{} {}", r.len(), w.len());
+    } else {
+        let (_, w, _) = select(NONE, &list, NONE, SOON).unwrap();
+        assert_eq!(w.len(), 1, "the failure is reported in wlist");
+        let (r, w, x) = select(&list, &list, &list, ZERO).unwrap();
+        assert_eq!((r.len(), w.len()), (1, 1));
+        if cfg!(any(target_os = "linux", target_os = "android")) {
+            assert!(x.is_empty());
+        }
+    }
+    assert!(socket.take_error().unwrap().is_some(), "the connect failed");
+}
+
+// ---- timeouts
+
+/// A wait with nothing ready lasts at least its timeout, and returns empty.
+#[test]
+fn timeout_is_never_cut_short() {
+    let (rd, _wr) = pair();
+    let list = [&rd];
+    let timeout = Duration::from_millis(300);
+    let (elapsed, result) = timed(|| select(&list, NONE, &list, Some(timeout)));
+    let (r, w, x) = result.unwrap();
+    assert!(r.is_empty() && w.is_empty() && x.is_empty());
+    assert!(elapsed >= timeout, "returned early, after {elapsed:?}");
+    assert!(elapsed < LATE, "took {elapsed:?}");
+}
+
+/// `Some(ZERO)` only looks: it returns at once, with what is ready and nothing else.
+#[test]
+fn zero_timeout_returns_at_once() {
+    let (rd, _wr) = pair();
+    let list = [&rd];
+    let (elapsed, result) = timed(|| select(&list, NONE, &list, ZERO));
+    let (r, w, x) = result.unwrap();
+    assert!(r.is_empty() && w.is_empty() && x.is_empty());
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    let (elapsed, result) = timed(|| select(&list, &list, NONE, ZERO));
+    let (r, w, _) = result.unwrap();
+    assert!(r.is_empty());
+    assert_eq!(w.len(), 1);
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+}
+
+/// A sub-millisecond timeout is rounded up, never down to a busy zero: each wait lasts at
+/// least what was asked.
+#[test]
+fn sub_millisecond_timeout_waits_at_least_that_long() {
+    let (rd, _wr) = pair();
+    let list = [&rd];
+    let timeout = Duration::from_micros(100);
+    for _ in 0..20 {
+        let (elapsed, result) = timed(|| select(&list, NONE, NONE, Some(timeout)));
+        assert!(result.unwrap().0.is_empty());
+        assert!(elapsed >= timeout, "returned early, after {elapsed:?}");
+    }
+}
+
+/// A timeout too long for the kernel (Python: `OverflowError`) is clamped, not refused.
+#[test]
+fn huge_timeout_is_not_an_error() {
+    let (rd, _wr) = pair();
+    let list = [&rd];
+    for timeout in [Duration::MAX, Duration::from_secs(u64::from(u32::MAX) + 1)] {
+        let (_, w, _) = select(NONE, &list, NONE, Some(timeout)).unwrap();
+        assert_eq!(w.len(), 1);
+    }
+}
+
+/// `None` blocks until something is ready.
+#[test]
+fn none_blocks_until_ready() {
+    let (rd, mut wr) = pair();
+    let list = [&rd];
+    let writer = std::thread::spawn(move || {
+        wr.write_all(b"x").unwrap();
+        wr
+    });
+    let (r, w, x) = select(&list, NONE, NONE, None).unwrap();
+    assert_eq!(r.len(), 1);
+    assert!(w.is_empty() && x.is_empty());
+    drop(writer.join().unwrap());
+}
+
+/// PEP 475: signals landing during the wait (every 10 ms, to this thread, with a handler that
+/// does nothing) are retried with the time left: the wait still lasts its full timeout and
+/// returns empty, not `Interrupted`.
+// Unix only: Windows has no POSIX signals.
+#[cfg(unix)]
+#[test]
+fn signals_do_not_cut_the_wait_short() {
+    let (rd, _wr) = pair();
+    let list = [&rd];
+    let timeout = Duration::from_millis(500);
+    let ((elapsed, result), signals) =
+        under_signal_storm(|| timed(|| select(&list, NONE, &list, Some(timeout))));
+    let (r, w, x) = result.expect("EINTR must not surface");
+    assert!(r.is_empty() && w.is_empty() && x.is_empty());
+    assert!(signals >= 5, "only {signals} signals arrived");
+    assert!(elapsed >= timeout, "returned early, after {elapsed:?}");
+    assert!(elapsed < LATE, "took {elapsed:?}");
+}
