@@ -192,3 +192,8 @@ mod selector_tests;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The porting guide's examples, compiled and run as doc tests.
+#[doc = include_str!("../docs/porting.md")]
+#[cfg(doctest)]
+pub struct PortingGuideDoctests;
