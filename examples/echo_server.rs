@@ -1,80 +1,260 @@
-//! Seed 004's `selectors` echo server, line for line: the callback lives in each key's data,
+//! Python's classic `selectors` echo server, ported: the callback lives in each key's data,
 //! and every message comes back upper-cased with `_SB` appended.
 //!
+//! The Python original registers the listening socket with an `accept` callback as its data;
+//! `accept` registers each new connection with a `read` callback; `read` receives up to 1024
+//! bytes and sends them back upper-cased with `_SB` appended, or unregisters and closes the
+//! connection when the client has gone; the main loop calls `key.data(key.fileobj, mask)` for
+//! every ready key. This port keeps that shape: the key's data says which callback to run,
+//! and holds the socket it runs on.
+//!
+//! Three things this port does that the Python one does not, because a server facing real
+//! clients needs them:
+//!
+//! * **Buffered output.** `conn.send` may take only part of a reply (or, on a blocking
+//!   socket, stall the whole server behind one client that does not read). Here each
+//!   connection queues its replies and writes what the socket takes; while bytes remain, the
+//!   connection is registered for `EVENT_READ | EVENT_WRITE` (with `modify`) and flushed when
+//!   it becomes writable, then goes back to `EVENT_READ`.
+//! * **Back-pressure.** While more than [`MAX_BACKLOG`] (1 MiB) of replies wait for a
+//!   connection, the server stops reading from it (`EVENT_WRITE` only) and resumes once the
+//!   client has read enough. A client that sends without reading is slowed down by TCP
+//!   itself instead of growing the server's memory; it loses nothing, and gets every reply
+//!   once it reads.
+//! * **Running out of descriptors.** When `accept` fails (EMFILE: the process has as many
+//!   descriptors open as it may), the listener rests for [`ACCEPT_BACKOFF`] instead of
+//!   being asked again at once (see [`accept`]).
+//!
+//! The sources are registered with `register_owned`: the selector keeps each connection in
+//! its key (Python's `key.fileobj`), together with which callback to run, so the server
+//! needs no map of its own from descriptors to streams; `unregister` hands the source back.
+//!
 //! ```text
-//! cargo run --example echo_server -- --port 8088
+//! cargo run --example echo_server -- --port 8088     # 0 picks a free port
 //! ```
 //!
-//! Then talk to it with `nc 127.0.0.1 8088`, or with the Python client of seed 004.
+//! Then talk to it with `nc 127.0.0.1 8088`: every line you type comes back upper-cased,
+//! followed by `_SB`.
 
-use ioselectors::{DefaultSelector, Events, RawSource, EVENT_READ};
-use std::collections::HashMap;
+use ioselectors::{DefaultSelector, Events, EVENT_READ, EVENT_WRITE};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
-/// `key.data`: what to call when the source is ready (Python: `accept` or `read`).
-type Callback = fn(&mut Server, RawSource, Events);
+/// How much one `recv` reads (Python: `conn.recv(1024)`); one reply per read.
+const RECV_SIZE: usize = 1024;
+/// Replies waiting for a client beyond which the server stops reading from it.
+const MAX_BACKLOG: usize = 1 << 20;
+/// How long the listener rests after `accept` failed with something other than "try again".
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-struct Server {
-    sel: DefaultSelector<Callback>,
-    listener: TcpListener,
-    /// The connections by fd: the selector borrows sources, the server owns them.
-    conns: HashMap<RawSource, TcpStream>,
+/// Each key's data: the source itself, kept by the selector (`register_owned`), and, by its
+/// variant, the callback to run when it is ready — Python's `key.fileobj` and `key.data` in
+/// one value. Cloning it (as `select` does for its snapshots) clones an `Rc`.
+#[derive(Clone)]
+enum Handler {
+    /// `sel.register(server_fileobj, EVENT_READ, accept)`
+    Accept(Rc<TcpListener>),
+    /// `sel.register(conn, EVENT_READ, read)`
+    Read(Rc<Conn>),
 }
 
-fn fileno(source: &impl ioselectors::AsSource) -> RawSource {
-    ioselectors::Fileno::fileno(&source)
+impl Handler {
+    /// Python: `callback = key.data; callback(key.fileobj, mask)`.
+    fn call(self, server: &mut Server, mask: Events) {
+        match self {
+            Handler::Accept(listener) => accept(server, listener, mask),
+            Handler::Read(conn) => read(server, conn, mask),
+        }
+    }
+}
+
+// `register_owned` needs the data to lend out its descriptor, as every source does: `AsFd` on
+// Unix, `AsSocket` on Windows.
+#[cfg(unix)]
+impl std::os::unix::io::AsFd for Handler {
+    fn as_fd(&self) -> std::os::unix::io::BorrowedFd<'_> {
+        match self {
+            Handler::Accept(listener) => listener.as_fd(),
+            Handler::Read(conn) => conn.stream.as_fd(),
+        }
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsSocket for Handler {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        match self {
+            Handler::Accept(listener) => listener.as_socket(),
+            Handler::Read(conn) => conn.stream.as_socket(),
+        }
+    }
+}
+
+/// One client connection and the replies it has not taken yet.
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Reply bytes the socket has not accepted yet, oldest first.
+    output: RefCell<VecDeque<u8>>,
+    /// The client has closed its side: send what is queued, then close.
+    eof: Cell<bool>,
+}
+
+struct Server {
+    sel: DefaultSelector<Handler>,
+    /// The listener while it is not watched after a failed `accept`, and until when.
+    resting: Option<(Rc<TcpListener>, Instant)>,
+    /// `accept` failed last time (its error has been reported).
+    accept_failing: bool,
 }
 
 /// Python: `conn, addr = server_fileobj.accept(); sel.register(conn, EVENT_READ, read)`.
-fn accept(server: &mut Server, _fd: RawSource, _mask: Events) {
-    let (conn, addr) = match server.listener.accept() {
-        Ok(accepted) => accepted,
-        Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-        Err(err) => return eprintln!("accept failed: {err}"),
-    };
-    let registered = conn.set_nonblocking(true).and_then(|()| {
-        server
-            .sel
-            .register(&conn, EVENT_READ, read as Callback)
-            .map(drop)
-    });
-    match registered {
-        Ok(()) => {
-            println!("accepted {addr}");
-            server.conns.insert(fileno(&conn), conn);
+fn accept(server: &mut Server, listener: Rc<TcpListener>, _mask: Events) {
+    match listener.accept() {
+        Ok((stream, peer)) => {
+            if server.accept_failing {
+                eprintln!("accepting again");
+                server.accept_failing = false;
+            }
+            if let Err(err) = stream.set_nonblocking(true) {
+                return eprintln!("cannot serve {peer}: {err}");
+            }
+            let conn = Rc::new(Conn {
+                stream,
+                peer,
+                output: RefCell::new(VecDeque::new()),
+                eof: Cell::new(false),
+            });
+            match server.sel.register_owned(Handler::Read(conn), EVENT_READ) {
+                Ok(_) => println!("accepted {peer}"),
+                // The refused source comes back in `refused.source`; dropping it closes it.
+                Err(refused) => eprintln!("cannot serve {peer}: {refused}"),
+            }
         }
-        Err(err) => eprintln!("cannot serve {addr}: {err}"),
+        // Nothing waiting after all, a signal, or a client that gave up before it was
+        // accepted: nothing to do.
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock
+                    | io::ErrorKind::Interrupted
+                    | io::ErrorKind::ConnectionAborted
+            ) => {}
+        // Typically EMFILE or ENFILE: no descriptor is left for the new connection. It stays
+        // in the kernel's backlog, so the listener is still readable, and a level-triggered
+        // selector reports it again at once: a server that only logs the error and goes on
+        // (the obvious port of Python's version, which lets the OSError escape and dies)
+        // spins at 100 % CPU until a descriptor frees up. So stop watching the listener and
+        // watch it again after a pause, or as soon as a connection closes and frees a
+        // descriptor. The pause comes from `select`'s timeout; no timer thread is needed.
+        Err(err) => {
+            if !server.accept_failing {
+                // Said once, not every pause, so that the log does not fill up meanwhile.
+                eprintln!(
+                    "accept failed: {err}; trying again every {} ms",
+                    ACCEPT_BACKOFF.as_millis()
+                );
+                server.accept_failing = true;
+            }
+            let _ = server.sel.unregister(&*listener);
+            server.resting = Some((listener, Instant::now() + ACCEPT_BACKOFF));
+        }
     }
 }
 
-/// Python: `data = conn.recv(1024)`; empty or failing → unregister and close; otherwise
-/// `conn.send(data.upper() + b'_SB')`.
-fn read(server: &mut Server, fd: RawSource, _mask: Events) {
-    let Some(conn) = server.conns.get_mut(&fd) else {
-        return;
-    };
-    let mut buf = [0u8; 1024];
-    let outcome = match conn.read(&mut buf) {
-        Ok(0) => Err(None),
-        Ok(n) => {
-            let mut reply = buf[..n].to_ascii_uppercase();
-            reply.extend_from_slice(b"_SB");
-            conn.write_all(&reply).map_err(Some)
+/// Python's `read` callback, with buffered output: reads once if readable (queueing the
+/// reply), writes what the socket takes, then registers for what the connection needs next.
+fn read(server: &mut Server, conn: Rc<Conn>, mask: Events) {
+    let mut served = Ok(());
+    if mask.contains(EVENT_READ) {
+        served = conn.receive();
+    }
+    let served = served.and_then(|()| conn.flush());
+    match served.map(|()| conn.interest()) {
+        // `modify` makes a syscall only when the events change.
+        Ok(Some(events)) => {
+            let handler = Handler::Read(conn.clone());
+            if let Err(err) = server.sel.modify(&conn.stream, events, handler) {
+                close(server, &conn, &err.to_string());
+            }
         }
-        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
-        Err(err) => Err(Some(err)),
-    };
-    if let Err(err) = outcome {
-        match err {
-            Some(err) => println!("closing fd {fd}: {err}"),
-            None => println!("closing fd {fd}"),
-        }
-        // Unregister before closing, as the Python server does; dropping the stream closes it.
-        let _ = server.sel.unregister(fd);
-        server.conns.remove(&fd);
+        Ok(None) => close(server, &conn, "the client closed its side"),
+        Err(err) => close(server, &conn, &err.to_string()),
     }
 }
+
+/// Python: `sel.unregister(conn); conn.close()`. The selector gives the connection back, and
+/// it closes when the callback returns and drops the last `Rc` of it.
+fn close(server: &mut Server, conn: &Conn, why: &str) {
+    println!("closing {}: {why}", conn.peer);
+    let _ = server.sel.unregister(&conn.stream);
+    // A descriptor is about to be free: if the listener is resting for want of one, watch it
+    // again after this round of callbacks instead of at the end of its pause.
+    if let Some((_, until)) = &mut server.resting {
+        *until = Instant::now();
+    }
+}
+
+impl Conn {
+    /// Python: `data = conn.recv(1024)`; queues `data.upper() + b'_SB'`, or notes the end.
+    fn receive(&self) -> io::Result<()> {
+        let mut buf = [0u8; RECV_SIZE];
+        match (&self.stream).read(&mut buf) {
+            Ok(0) => self.eof.set(true),
+            Ok(n) => {
+                let mut output = self.output.borrow_mut();
+                output.extend(buf[..n].iter().map(u8::to_ascii_uppercase));
+                output.extend(b"_SB");
+            }
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(err) => return Err(err),
+        }
+        Ok(())
+    }
+
+    /// Writes as much of the queued output as the socket takes without blocking.
+    fn flush(&self) -> io::Result<()> {
+        let mut output = self.output.borrow_mut();
+        while !output.is_empty() {
+            let (oldest, _) = output.as_slices();
+            match (&self.stream).write(oldest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => drop(output.drain(..n)),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => return Err(err),
+            }
+        }
+        if output.is_empty() {
+            // Give back the memory of a burst.
+            output.shrink_to(RECV_SIZE);
+        }
+        Ok(())
+    }
+
+    /// What to wait for next; `None` once the client is gone and has every reply.
+    fn interest(&self) -> Option<Events> {
+        let backlog = self.output.borrow().len();
+        match (self.eof.get(), backlog) {
+            (true, 0) => None,
+            (true, _) => Some(EVENT_WRITE),
+            (false, 0) => Some(EVENT_READ),
+            // Back-pressure: read no more until the client takes its replies.
+            (false, n) if n > MAX_BACKLOG => Some(EVENT_WRITE),
+            (false, _) => Some(EVENT_READ | EVENT_WRITE),
+        }
+    }
+}
+
+const USAGE: &str = "usage: echo_server [--port PORT]   (default 8088; 0 picks a free port)";
 
 fn port_from_args() -> Result<u16, String> {
     let mut args = std::env::args().skip(1);
@@ -84,19 +264,14 @@ fn port_from_args() -> Result<u16, String> {
             "--port" | "-p" => args.next().ok_or("--port needs a value")?,
             _ if arg.starts_with("--port=") => arg["--port=".len()..].to_string(),
             "--help" | "-h" => {
-                return Err(
-                    "usage: echo_server [--port PORT]   (default 8088; 0 picks a free port)".into(),
-                )
+                println!("{USAGE}");
+                std::process::exit(0);
             }
-            _ => {
-                return Err(format!(
-                    "unknown argument {arg:?}; usage: echo_server [--port PORT]"
-                ))
-            }
+            _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
         };
         port = value
             .parse()
-            .map_err(|_| format!("invalid port {value:?}"))?;
+            .map_err(|_| format!("invalid port {value:?}\n{USAGE}"))?;
     }
     Ok(port)
 }
@@ -108,21 +283,43 @@ fn main() -> io::Result<()> {
     });
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
     listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
     let mut server = Server {
         sel: DefaultSelector::new()?,
-        listener,
-        conns: HashMap::new(),
+        resting: None,
+        accept_failing: false,
     };
     server
         .sel
-        .register(&server.listener, EVENT_READ, accept as Callback)?;
-    println!("listening on {}", server.listener.local_addr()?);
+        .register_owned(Handler::Accept(Rc::new(listener)), EVENT_READ)?;
+    println!("listening on {addr}");
 
     loop {
+        // Block, unless the listener is resting: then wake up when its pause is over.
+        let timeout = server
+            .resting
+            .as_ref()
+            .map(|(_, until)| until.saturating_duration_since(Instant::now()));
         // Python: `for key, mask in sel.select(): key.data(key.fileobj, mask)`. The keys are
-        // snapshots, so the callbacks may register and unregister while we walk the list.
-        for (key, mask) in server.sel.select(None)? {
-            (key.data)(&mut server, key.fd, mask);
+        // snapshots, so the callbacks may register, modify and unregister as they go.
+        for (key, mask) in server.sel.select(timeout)? {
+            key.data.call(&mut server, mask);
         }
+        if let Some((listener, until)) = server.resting.take() {
+            if Instant::now() < until {
+                server.resting = Some((listener, until));
+            } else {
+                watch_listener(&mut server, listener);
+            }
+        }
+    }
+}
+
+/// Registers the listener again after its pause (or keeps it resting if that fails).
+fn watch_listener(server: &mut Server, listener: Rc<TcpListener>) {
+    let handler = Handler::Accept(listener.clone());
+    if let Err(refused) = server.sel.register_owned(handler, EVENT_READ) {
+        eprintln!("cannot watch the listener again: {refused}");
+        server.resting = Some((listener, Instant::now() + ACCEPT_BACKOFF));
     }
 }
