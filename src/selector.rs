@@ -306,13 +306,7 @@ impl<B: Backend, T> Selector<B, T> {
                     }
                 });
             if dead_seen {
-                // Its kernel entry would wake every wait from now on: make the kernel forget it.
-                self.backend.purge(
-                    &mut self
-                        .keys
-                        .iter()
-                        .map(|(fd, slot)| (fd, slot.key.events, slot.tag)),
-                );
+                self.purge_dead_entries();
                 // It may have taken the room of live events: look once more, even if the
                 // deadline has passed.
                 if ready.is_empty() && !purged && waited.is_ok() {
@@ -332,6 +326,18 @@ impl<B: Backend, T> Selector<B, T> {
                 return Ok(0);
             }
         }
+    }
+
+    /// A wait reported an event of a registration that is gone: its kernel entry would wake
+    /// every wait from now on, so the kernel is made to forget all but the live ones.
+    #[cold]
+    fn purge_dead_entries(&mut self) {
+        self.backend.purge(
+            &mut self
+                .keys
+                .iter()
+                .map(|(fd, slot)| (fd, slot.key.events, slot.tag)),
+        );
     }
 
     /// The key of a registered source (given as a source or by number).

@@ -47,6 +47,27 @@ pub struct Contender<'a> {
 
 impl<'a> Contender<'a> {
     /// A contender whose whole loop is timed.
+    /// Like `timed`, for a `wait` that returns what it found: the first call (in the untimed
+    /// warm-up) must return `expected`. `wait` is called from this one place only, so the
+    /// compiler inlines it into the timing loop whatever its size: a closure called from two
+    /// places may stay out of line, and a call frame left around the syscall costs ~50 ns
+    /// after it returns (see the notes in the report), which would time the harness, not the
+    /// contender.
+    pub fn checked<R: PartialEq + std::fmt::Debug + 'a>(
+        name: &'static str,
+        expected: R,
+        mut wait: impl FnMut() -> R + 'a,
+    ) -> Contender<'a> {
+        let mut expected = Some(expected);
+        Contender::timed(name, move || {
+            let found = wait();
+            if let Some(expected) = expected.take() {
+                assert_eq!(found, expected, "{name}: wrong result");
+            }
+            consume(found);
+        })
+    }
+
     pub fn timed(name: &'static str, mut once: impl FnMut() + 'a) -> Contender<'a> {
         Contender {
             name,

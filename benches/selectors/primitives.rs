@@ -8,7 +8,7 @@
 //! overwrites it) and a walk of the list testing each reader's bit.
 
 use crate::dispatch::{self, set_active, Row};
-use crate::measure::{compare, consume, Contender, Plan};
+use crate::measure::{compare, Contender, Plan};
 use ioselectors::select::{
     self, Epoll, EpollEvents, Poll, PollFlags, Selected, EPOLLIN, FD_SETSIZE, POLLIN,
 };
@@ -106,12 +106,11 @@ fn epoll(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'static
         ep.register_with_data(reader, EPOLLIN, i as u64).unwrap();
     }
     let mut events = EpollEvents::with_capacity(pairs.len());
-    let mut wait = move || {
+    let wait = move || {
         ep.poll_into(ZERO, &mut events).unwrap();
         events.iter().map(|event| event.data()).sum::<u64>()
     };
-    assert_eq!(wait() as usize, (0..active).sum::<usize>());
-    Contender::timed(EPOLL, move || consume(wait()))
+    Contender::checked(EPOLL, (0..active).sum::<usize>() as u64, wait)
 }
 
 /// `select::Poll` over every reader.
@@ -121,12 +120,11 @@ fn poll(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'static>
         p.register(reader, POLLIN);
     }
     let mut ready: Vec<(RawFd, PollFlags)> = Vec::with_capacity(pairs.len());
-    let mut wait = move || {
+    let wait = move || {
         p.poll_into(ZERO, &mut ready).unwrap();
         ready.iter().map(|(fd, _)| *fd as usize).sum::<usize>()
     };
-    assert_eq!(wait(), ready_fds(pairs, active));
-    Contender::timed(POLL, move || consume(wait()))
+    Contender::checked(POLL, ready_fds(pairs, active), wait)
 }
 
 /// The floor for `Poll`: one poll(2) over a `Vec<PollFd>` of the same readers, and a pass
@@ -138,7 +136,7 @@ fn raw_poll(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'_> 
         .map(|(reader, _)| PollFd::new(reader, rustix::event::PollFlags::IN))
         .collect();
     let mut fired: Vec<(RawFd, rustix::event::PollFlags)> = Vec::with_capacity(pairs.len());
-    let mut wait = move || {
+    let wait = move || {
         let count = rustix::event::poll(&mut fds, Some(&ZERO_TIMESPEC)).unwrap();
         fired.clear();
         fired.extend(
@@ -149,8 +147,7 @@ fn raw_poll(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'_> 
         );
         fired.iter().map(|(fd, _)| *fd as usize).sum::<usize>()
     };
-    assert_eq!(wait(), ready_fds(pairs, active));
-    Contender::timed(RAW_POLL, move || consume(wait()))
+    Contender::checked(RAW_POLL, ready_fds(pairs, active), wait)
 }
 
 /// `select::select_into(rlist, [], [], 0)` over a `Vec<&UnixStream>` of every reader.
@@ -158,12 +155,11 @@ fn select_into(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'
     let rlist: Vec<&UnixStream> = pairs.iter().map(|(reader, _)| reader).collect();
     let none: &[&UnixStream] = &[];
     let mut selected = Selected::new();
-    let mut wait = move || {
+    let wait = move || {
         select::select_into(&rlist, none, none, ZERO, &mut selected).unwrap();
         selected.readable().iter().sum::<usize>()
     };
-    assert_eq!(wait(), (0..active).sum::<usize>());
-    Contender::timed(SELECT, move || consume(wait()))
+    Contender::checked(SELECT, (0..active).sum::<usize>(), wait)
 }
 
 /// The floor for `select_into`: the same `rlist`; before each call an `fd_set` is cleared and
@@ -176,7 +172,7 @@ fn raw_select(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'_
     let rlist: Vec<&UnixStream> = pairs.iter().map(|(reader, _)| reader).collect();
     let mut set: Vec<libc::c_ulong> = vec![0; FD_SETSIZE / BITS];
     let mut readable: Vec<usize> = Vec::with_capacity(pairs.len());
-    let mut wait = move || {
+    let wait = move || {
         set.fill(0);
         let mut nfds = 0;
         for reader in &rlist {
@@ -211,6 +207,5 @@ fn raw_select(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'_
         }
         readable.iter().sum::<usize>()
     };
-    assert_eq!(wait(), (0..active).sum::<usize>());
-    Contender::timed(RAW_SELECT, move || consume(wait()))
+    Contender::checked(RAW_SELECT, (0..active).sum::<usize>(), wait)
 }

@@ -422,18 +422,31 @@ impl EpollEvents {
     }
 }
 
-/// Checked before anything is allocated for them.
+/// The most events one `epoll_wait` takes: the kernel refuses more than
+/// `INT_MAX / sizeof(struct epoll_event)`.
+const MOST_EVENTS: usize = i32::MAX as usize / std::mem::size_of::<epoll::Event>();
+
+/// Checked before anything is allocated for them. Inlined, with the message built out of
+/// line: a call on the way to `epoll_wait` costs more than the check (see
+/// `Selector::select_into`).
+#[inline(always)]
 fn check_maxevents(maxevents: usize) -> io::Result<()> {
-    // The kernel refuses more than INT_MAX / sizeof(struct epoll_event) at once.
-    let most = i32::MAX as usize / std::mem::size_of::<epoll::Event>();
-    match maxevents {
-        0 => Err(invalid_input(
-            "maxevents must be greater than 0".to_string(),
-        )),
-        n if n > most => Err(invalid_input(format!(
-            "maxevents must be at most {most}, got {n}"
-        ))),
-        _ => Ok(()),
+    if maxevents == 0 || maxevents > MOST_EVENTS {
+        Err(bad_maxevents(maxevents))
+    } else {
+        Ok(())
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_maxevents(maxevents: usize) -> io::Error {
+    if maxevents == 0 {
+        invalid_input("maxevents must be greater than 0".to_string())
+    } else {
+        invalid_input(format!(
+            "maxevents must be at most {MOST_EVENTS}, got {maxevents}"
+        ))
     }
 }
 
