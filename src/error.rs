@@ -246,7 +246,6 @@ pub(crate) fn os_error_with_hint(
 }
 
 /// An `InvalidInput` error with a message naming the problem.
-#[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
 #[cold]
 pub(crate) fn invalid_input(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)

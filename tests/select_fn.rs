@@ -18,8 +18,6 @@
 //!   borrowed for the whole call, so nothing can change them under it.
 //! * `test_disallow_instantiation`: `type(select.poll())()` is Python type machinery with no
 //!   Rust counterpart.
-// Not on illumos and Solaris: rustix has no select(2) there, so neither has this crate.
-#![cfg(not(any(target_os = "illumos", target_os = "solaris")))]
 
 mod common;
 use common::*;

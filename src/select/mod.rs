@@ -8,7 +8,7 @@
 //!
 //! | Python | ioselectors | Where |
 //! |---|---|---|
-//! | `select.select(rlist, wlist, xlist, timeout)` | [`select()`] → the ready items of each list, in list order; [`select_into`] fills a [`Selected`] of indices without allocating | Unix; Windows (sockets only) |
+//! | `select.select(rlist, wlist, xlist, timeout)` | [`select()`] → the ready items of each list, in list order; [`select_into`] fills a [`Selected`] of indices without allocating | Unix (on illumos and Solaris over poll(2)); Windows (sockets only) |
 //! | `select.poll()` | [`Poll::new`]: `register` (upsert), `modify`, `unregister`, `poll`, `poll_into` | Unix (poll(2)); Windows (`WSAPoll`, sockets only: Python has no poll there) |
 //! | `select.epoll()` | `Epoll`: `register`, `modify`, `unregister`, `poll(timeout, maxevents)`, `poll_into`, `close`, `from_fd` | Linux, Android |
 //! | `select.kqueue()`, `select.kevent(...)` | `Kqueue`: `control(changes, &mut events, timeout)`, `control_vec`, `close`, `from_fd`; `KEvent` | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly |
@@ -49,10 +49,7 @@ use std::time::Duration;
 mod poll;
 pub use poll::*;
 
-// rustix has no select(2) on illumos and Solaris: Poll serves there.
-#[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
 mod sets;
-#[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
 pub use sets::*;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
