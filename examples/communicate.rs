@@ -37,7 +37,7 @@ const USAGE: &str = "usage: communicate [--timeout SECS] [--lines N] [--input-by
   --hang            the child keeps its pipes open and sleeps: the timeout strikes";
 
 #[cfg_attr(not(unix), allow(dead_code))]
-struct Options {
+pub struct Options {
     timeout: Duration,
     lines: u64,
     input_bytes: usize,

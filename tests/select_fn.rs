@@ -31,9 +31,6 @@ const ZERO: Option<Duration> = Some(Duration::ZERO);
 /// Generous upper bound for "returned after the timeout".
 const LATE: Duration = Duration::from_secs(5);
 
-#[cfg(unix)]
-type DynSource = dyn std::os::unix::io::AsFd;
-
 /// An empty list.
 const NONE: &[Stream] = &[];
 
@@ -83,8 +80,8 @@ fn closed_fd_fails_the_whole_call_with_ebadf() {
     let (ready, mut peer) = pair();
     peer.write_all(b"x").unwrap();
     wait_readable(&ready);
-    let list: [&DynSource; 2] = [&ready, &closed];
-    let none: &[&DynSource] = &[];
+    let list = [ready.as_source(), closed];
+    let none: &[BorrowedSource<'_>] = &[];
     for (r, w, x) in [
         (&list[..], none, none),
         (none, &list[..], none),
@@ -259,12 +256,9 @@ fn results_are_callers_items_in_list_order_with_duplicates() {
     assert!(!selected.is_empty());
 }
 
-/// One list mixes kinds of sources through `&dyn AsFd`: a listener with a pending connection
-/// and a stream with data are readable, an idle stream is not.
-///
-/// Windows: `select()`'s documentation offers `&dyn AsSocket` items, but they do not compile
-/// there (std implements `AsSocket` for `&T` only with `T: Sized`, unlike `AsFd`), so the
-/// list is made of `BorrowedSocket`s, which do.
+/// One list mixes kinds of sources through their borrowed descriptors (`as_source()`): a
+/// listener with a pending connection and a stream with data are readable, an idle stream is
+/// not.
 #[test]
 fn one_list_mixes_kinds_of_sources() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -274,13 +268,7 @@ fn one_list_mixes_kinds_of_sources() {
     peer.write_all(b"x").unwrap();
     wait_readable(&listener);
     wait_readable(&stream);
-    #[cfg(unix)]
-    let list: [&DynSource; 3] = [&idle, &listener, &stream];
-    #[cfg(windows)]
-    let list = {
-        use std::os::windows::io::AsSocket;
-        [idle.as_socket(), listener.as_socket(), stream.as_socket()]
-    };
+    let list = [idle.as_source(), listener.as_source(), stream.as_source()];
     let (r, w, x) = select(&list, &list, NONE, ZERO).unwrap();
     assert_eq!(positions(&r, &list), [1, 2]);
     assert_eq!(positions(&w, &list), [0, 2], "a listener is never writable");
@@ -318,8 +306,8 @@ fn fd_at_or_above_fd_setsize_is_invalid_input_naming_the_fd() {
 
     let high = dup_at(&rd, FD_SETSIZE);
     let fd = high.as_raw_fd();
-    let list: [&DynSource; 2] = [&rd, &high];
-    let none: &[&DynSource] = &[];
+    let list = [rd.as_source(), high.as_source()];
+    let none: &[BorrowedSource<'_>] = &[];
     for (r, w, x) in [
         (&list[..], none, none),
         (none, &list[..], none),

@@ -26,8 +26,8 @@ mod select;
 #[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
 pub use select::Select;
 
-mod polling;
-pub use polling::Polling;
+mod poller;
+pub use poller::Polling;
 
 /// An OS readiness mechanism that a [`Selector`](crate::Selector) can drive: epoll, poll,
 /// select, or `polling`'s kqueue / IOCP / event-port poller.

@@ -19,30 +19,34 @@ pub(crate) use sys::{select_sets, FdSet};
 /// * `xlist`: exceptional condition — urgent TCP data (`MSG_OOB`) on Unix; on Windows also
 ///   a failed non-blocking `connect` (which Windows reports *only* there).
 ///
-/// One list may mix kinds of sources: on every platform, list their borrowed descriptors
-/// (`[listener.as_source(), conn.as_source()]`, with [`AsSource`](crate::AsSource)); on
-/// Unix `&dyn AsFd` items work too (`[&listener as &dyn AsFd, &conn]`). (`&dyn AsSocket`
-/// does not: the standard library lends a socket through `&T` only for sized `T`.) `None` blocks, `Some(Duration::ZERO)` only
-/// looks, a positive timeout is rounded up to whole microseconds; three empty lists sleep for
-/// the timeout (on Windows too, where Python fails with `WSAEINVAL`).
+/// One list may mix kinds of sources: list their borrowed descriptors,
+/// `[listener.as_source(), conn.as_source()]` (with [`AsSource`](crate::AsSource)), on
+/// every platform. (`&dyn AsFd` items work only on Rust versions newer than this crate's
+/// minimum, whose standard library lends a descriptor through `&T` for unsized `T`;
+/// `&dyn AsSocket` items do not work at all.)
+///
+/// `None` blocks, `Some(Duration::ZERO)` only looks, a positive timeout is rounded up to
+/// whole microseconds; three empty lists sleep for the timeout (on Windows too, where Python
+/// fails with `WSAEINVAL`).
 ///
 /// ```
 /// # #[cfg(unix)] {
 /// use ioselectors::select::select;
+/// use ioselectors::AsSource;
 /// use std::io::Write;
-/// use std::os::unix::io::AsFd;
+/// use std::net::TcpListener;
 /// use std::os::unix::net::UnixStream;
 /// use std::time::Duration;
 ///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
 /// let (a, mut b) = UnixStream::pair()?;
-/// let (c, _d) = UnixStream::pair()?;
 /// b.write_all(b"x")?;
-/// let inputs: [&dyn AsFd; 2] = [&c, &a];
+/// let inputs = [listener.as_source(), a.as_source()]; // a listener and a connection
 /// let outputs = [&a];
 /// // readable, writable, exceptional = select.select(inputs, outputs, inputs, 0)
 /// let (readable, writable, exceptional) = select(&inputs, &outputs, &inputs, Some(Duration::ZERO))?;
 /// assert_eq!(readable.len(), 1);
-/// assert!(std::ptr::eq(*readable[0], &a as &dyn AsFd)); // the caller's own item
+/// assert!(std::ptr::eq(readable[0], &inputs[1])); // the caller's own item
 /// assert_eq!(writable.len(), 1);
 /// assert!(exceptional.is_empty());
 /// # }
