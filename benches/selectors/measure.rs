@@ -32,7 +32,7 @@ impl Plan {
                 rounds: 31,
                 batch: Duration::from_millis(10),
                 echo_round: Duration::from_secs(1),
-                echo_rounds: 5,
+                echo_rounds: 9,
             }
         }
     }

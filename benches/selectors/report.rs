@@ -114,7 +114,7 @@ impl Report {
         let _ = writeln!(md, "{}\n", self.machine());
         let _ = writeln!(
             md,
-            "Reproduce with `cargo bench --bench selectors` (about 6 minutes; it needs `python3` for the \
+            "Reproduce with `cargo bench --bench selectors` (about 8 minutes; it needs `python3` for the \
              CPython columns). Every contender runs in the same process, interleaved round by round; each \
              figure is a median. Ratios are what count: absolute times depend on the machine.\n"
         );
