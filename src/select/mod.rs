@@ -39,8 +39,8 @@
 //!
 //! **What is verified where.** `select()`, `Poll` and `Epoll` run their tests on Linux, and
 //! `select()` and `Poll` also under Wine as Windows. kqueue cannot run on Linux: it is
-//! type-checked here for Apple and every BSD, and its tests run in the macOS and FreeBSD jobs
-//! of the crate's GitHub workflow.
+//! type-checked here for Apple and every BSD (OpenBSD and DragonFly with std built from
+//! source), and its tests run in the macOS and FreeBSD jobs of the crate's GitHub workflow.
 
 use crate::deadline::Deadline;
 use std::io;
