@@ -1,4 +1,8 @@
 //! Starting an example server (built by `cargo test`) and talking to it over loopback.
+//!
+//! The examples are the binaries a plain `cargo test` builds beside the test binaries:
+//! `cargo test --test examples_select` alone does not rebuild them (run
+//! `cargo build --examples` first after changing one).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
