@@ -35,28 +35,9 @@ impl RaisedLimit {
         };
         // SAFETY: getrlimit writes the struct we pass.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) }, 0);
-        // Try ever smaller limits: the hard limit needs root to raise, and macOS refuses a
-        // soft limit above kern.maxfilesperproc even under the hard limit.
-        let mut wanted: libc::rlim_t = 1 << 16;
-        while wanted > old.rlim_cur {
-            for hard in [wanted.max(old.rlim_max), old.rlim_max] {
-                let new = libc::rlimit {
-                    rlim_cur: wanted.min(hard),
-                    rlim_max: hard,
-                };
-                // SAFETY: setrlimit reads the struct we pass.
-                if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
-                    return RaisedLimit {
-                        old,
-                        fds: new.rlim_cur,
-                    };
-                }
-            }
-            wanted -= wanted / 8;
-        }
         RaisedLimit {
             old,
-            fds: old.rlim_cur,
+            fds: raise_nofile_limit(1 << 16),
         }
     }
 }

@@ -50,31 +50,6 @@ fn live() -> isize {
     LIVE.with(Cell::get)
 }
 
-/// Raises RLIMIT_NOFILE as far as it goes (2^20 as root, else the hard limit) and returns
-/// the soft limit: descriptors below it may be opened.
-fn raise_fd_limit() -> libc::rlim_t {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes the struct we pass.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
-    for wanted in [1 << 20, limit.rlim_max] {
-        let new = libc::rlimit {
-            rlim_cur: wanted,
-            rlim_max: wanted.max(limit.rlim_max),
-        };
-        // SAFETY: setrlimit reads the struct we pass.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
-            return wanted;
-        }
-    }
-    limit.rlim_cur
-}
-
 /// A socket moved to descriptor number `number`.
 fn at_fd(number: libc::c_int) -> (Stream, Stream) {
     let (a, b) = pair();
@@ -90,7 +65,7 @@ const ONE_REGISTRATION_AT_MOST: isize = 16 * 1024;
 /// The highest number the process may open, and one just below 16,384, where the registry's
 /// paged table (for numbers below that) is at its largest.
 fn lonely_numbers() -> [libc::c_int; 2] {
-    let limit = raise_fd_limit();
+    let limit = raise_nofile_limit(1 << 20);
     let highest = libc::c_int::try_from(limit - 1).unwrap_or(libc::c_int::MAX);
     [highest, 16_383.min(highest - 1)]
 }
@@ -139,7 +114,7 @@ mod highest_fd {
 fn bytes_per_registration<T: Clone + Default>() -> f64 {
     const PAIRS: usize = 2_500;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    raise_fd_limit();
+    raise_nofile_limit(1 << 20);
     let pairs: Vec<(Stream, Stream)> = (0..PAIRS).map(|_| pair()).collect();
     let before = live();
     let mut s = DefaultSelector::<T>::new().unwrap();

@@ -239,3 +239,32 @@ pub fn under_signal_storm<R>(wait: impl FnOnce() -> R) -> (R, usize) {
     helper.join().unwrap();
     (result, handled)
 }
+
+/// Raises `RLIMIT_NOFILE` as far as it goes, up to `most` (as root, the hard limit too), and
+/// returns the soft limit now in force. Tries ever smaller limits: the hard limit needs root
+/// to raise, and macOS refuses a soft limit above `kern.maxfilesperproc` even under the hard
+/// limit.
+#[cfg(unix)]
+pub fn raise_nofile_limit(most: libc::rlim_t) -> libc::rlim_t {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) }, 0);
+    let mut wanted = most;
+    while wanted > old.rlim_cur {
+        for hard in [wanted.max(old.rlim_max), old.rlim_max] {
+            let new = libc::rlimit {
+                rlim_cur: wanted.min(hard),
+                rlim_max: hard,
+            };
+            // SAFETY: setrlimit reads the struct we pass.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
+                return new.rlim_cur;
+            }
+        }
+        wanted -= wanted / 8;
+    }
+    old.rlim_cur
+}
