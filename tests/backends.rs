@@ -7,7 +7,7 @@ use common::*;
 #[cfg(unix)]
 use std::io::ErrorKind;
 #[cfg(unix)]
-use std::os::unix::io::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::io::{BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 const SOON: Option<Duration> = Some(Duration::from_secs(5));
@@ -19,23 +19,9 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 }
 
 #[cfg(unix)]
-/// A number that was an open file a moment ago (CPython's `make_bad_fd`), chosen so that
-/// tests running in parallel do not reopen it.
-fn bad_fd() -> RawFd {
-    let file = tempfile::tempfile().unwrap();
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which we close at once.
-    unsafe {
-        let fd = libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, lonely_number());
-        assert!(fd >= 0);
-        libc::close(fd);
-        fd
-    }
-}
-
-#[cfg(unix)]
 /// test_register_bad_fd: the kernel refuses a closed fd with EBADF and no key is left.
 fn register_bad_fd_is_refused(mut s: impl BaseSelector<Data>) {
-    let fd = bad_fd();
+    let fd = closed_number();
     // SAFETY: deliberately a closed fd, as CPython's test does: the selector only hands the
     // number to the kernel, which answers EBADF.
     let source = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -54,7 +40,7 @@ fn register_file_is_refused(mut s: impl BaseSelector<Data>) {
     // The message names the descriptor and what to do instead.
     let message = err.to_string();
     assert!(
-        message.contains(&format!("fd {}", file.as_raw_fd())),
+        message.contains(&format!("fd {}", fd_of(&file))),
         "{message}"
     );
     assert!(message.contains("PollSelector can"), "{message}");
@@ -146,7 +132,7 @@ mod epoll {
         let mut s = EpollSelector::new().unwrap();
         let (rd, wr) = pair();
         let rd = lonely(rd);
-        let fd = rd.as_raw_fd();
+        let fd = fd_of(&rd);
         s.register(&rd, EVENT_READ, "old").unwrap();
         drop((rd, wr));
         let err = s.modify(fd, EVENT_WRITE, "new").unwrap_err();
@@ -232,26 +218,11 @@ mod select {
     fn fd_at_or_above_fd_setsize_is_refused() {
         let mut s = SelectSelector::<Data>::new().unwrap();
         let (rd, _wr) = pair();
-        // SAFETY: F_DUPFD makes a new descriptor (the lowest free one >= FD_SETSIZE),
-        // which the OwnedFd then owns.
-        let high = unsafe {
-            libc::fcntl(
-                rd.as_raw_fd(),
-                libc::F_DUPFD_CLOEXEC,
-                FD_SETSIZE as libc::c_int,
-            )
-        };
-        assert!(
-            high >= 0,
-            "cannot dup above FD_SETSIZE: raise RLIMIT_NOFILE"
-        );
-        // SAFETY: `high` is a fresh descriptor owned by nothing else.
-        let high = unsafe { <OwnedFd as std::os::unix::io::FromRawFd>::from_raw_fd(high) };
+        let high = dup_at(&rd, FD_SETSIZE as RawSource);
         let err = s.register(&high, EVENT_READ, "high").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(
-            err.to_string()
-                .contains(&format!("fd {} ", high.as_raw_fd())),
+            err.to_string().contains(&format!("fd {} ", fd_of(&high))),
             "{err}"
         );
         assert!(err.to_string().contains("FD_SETSIZE"), "{err}");

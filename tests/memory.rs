@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::os::unix::io::AsRawFd;
 use std::sync::Mutex;
 
 struct Counting;
@@ -53,11 +53,9 @@ fn live() -> isize {
 /// A socket moved to descriptor number `number`.
 fn at_fd(number: libc::c_int) -> (Stream, Stream) {
     let (a, b) = pair();
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the returned stream owns.
-    let fd = unsafe { libc::fcntl(a.as_raw_fd(), libc::F_DUPFD_CLOEXEC, number) };
-    assert_eq!(fd, number, "could not open fd {number}");
-    // SAFETY: `fd` is new and owned by nothing else.
-    (unsafe { Stream::from_raw_fd(fd) }, b)
+    let a = lonely_at(a, number);
+    assert_eq!(a.as_raw_fd(), number, "could not open fd {number}");
+    (a, b)
 }
 
 const ONE_REGISTRATION_AT_MOST: isize = 16 * 1024;

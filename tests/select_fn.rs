@@ -282,19 +282,10 @@ fn one_list_mixes_kinds_of_sources() {
 #[test]
 fn fd_at_or_above_fd_setsize_is_invalid_input_naming_the_fd() {
     use ioselectors::select::FD_SETSIZE;
-    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
-
-    /// The lowest free descriptor at or above `min`, a duplicate of `fd`.
-    fn dup_at(fd: &impl AsRawFd, min: usize) -> OwnedFd {
-        // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the OwnedFd then owns.
-        let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min as libc::c_int) };
-        assert!(new >= 0, "cannot dup to {min}: raise RLIMIT_NOFILE");
-        // SAFETY: `new` is a fresh descriptor owned by nothing else.
-        unsafe { OwnedFd::from_raw_fd(new) }
-    }
+    use std::os::unix::io::AsRawFd;
 
     let (rd, _wr) = pair();
-    let last = dup_at(&rd, FD_SETSIZE - 1);
+    let last = dup_at(&rd, FD_SETSIZE as RawSource - 1);
     assert_eq!(
         last.as_raw_fd() as usize,
         FD_SETSIZE - 1,
@@ -304,7 +295,7 @@ fn fd_at_or_above_fd_setsize_is_invalid_input_naming_the_fd() {
     let (_, w, _) = select(NONE, &last, NONE, ZERO).unwrap();
     assert_eq!(w.len(), 1, "fd FD_SETSIZE - 1 is watched");
 
-    let high = dup_at(&rd, FD_SETSIZE);
+    let high = dup_at(&rd, FD_SETSIZE as RawSource);
     let fd = high.as_raw_fd();
     let list = [rd.as_source(), high.as_source()];
     let none: &[BorrowedSource<'_>] = &[];

@@ -556,14 +556,10 @@ pub fn stale_registration_after_close(mut s: impl BaseSelector<Data>) {
 /// A new socket (bound UDP: always writable) whose number is `r`, which was just closed.
 #[cfg(unix)]
 fn reuse_number(r: RawSource) -> std::net::UdpSocket {
-    use std::os::unix::io::{AsRawFd, FromRawFd};
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor (the lowest free one >= r), which the
-    // returned socket owns.
-    let fd = unsafe { libc::fcntl(socket.as_raw_fd(), libc::F_DUPFD_CLOEXEC, r) };
-    assert_eq!(fd, r, "fd {r} was taken by someone else");
-    // SAFETY: `fd` is new and owned by nothing else.
-    unsafe { std::net::UdpSocket::from_raw_fd(fd) }
+    let socket = std::net::UdpSocket::from(dup_at(&socket, r));
+    assert_eq!(fd_of(&socket), r, "fd {r} was taken by someone else");
+    socket
 }
 
 /// A new socket (bound UDP: always writable) whose handle is `r`, which was just closed:

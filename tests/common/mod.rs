@@ -59,12 +59,22 @@ pub fn lonely_number() -> RawSource {
 /// Moves `stream` to the lowest free descriptor number at or above `min`.
 #[cfg(unix)]
 pub fn lonely_at(stream: Stream, min: RawSource) -> Stream {
-    use std::os::unix::io::{AsRawFd, FromRawFd};
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the returned stream owns.
-    let fd = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
-    assert!(fd >= 0, "fcntl(F_DUPFD_CLOEXEC, {min}) failed");
-    // SAFETY: `fd` is new and owned by nothing else.
-    unsafe { Stream::from_raw_fd(fd) }
+    Stream::from(dup_at(&stream, min))
+}
+
+/// A duplicate of `fd` (close-on-exec) at the lowest free descriptor number at or above
+/// `min`.
+#[cfg(unix)]
+pub fn dup_at(fd: impl std::os::unix::io::AsFd, min: RawSource) -> std::os::unix::io::OwnedFd {
+    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the returned OwnedFd owns.
+    let new = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    assert!(
+        new >= 0,
+        "fcntl(F_DUPFD_CLOEXEC, {min}) failed: raise RLIMIT_NOFILE?"
+    );
+    // SAFETY: `new` is a fresh descriptor owned by nothing else.
+    unsafe { OwnedFd::from_raw_fd(new) }
 }
 
 /// Windows hands out socket handles in no such order: nothing to do.
@@ -167,13 +177,7 @@ pub fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
 /// process is handed, so that once it is closed it stays closed.
 #[cfg(unix)]
 pub fn lonely_fd(fd: impl std::os::unix::io::AsFd) -> std::os::unix::io::OwnedFd {
-    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
-    let min = lonely_number();
-    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, which the returned OwnedFd owns.
-    let new = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
-    assert!(new >= 0, "fcntl(F_DUPFD_CLOEXEC, {min}) failed");
-    // SAFETY: `new` is a fresh descriptor owned by nothing else.
-    unsafe { OwnedFd::from_raw_fd(new) }
+    dup_at(fd, lonely_number())
 }
 
 /// A descriptor number that named an open socket a moment ago and is now closed (CPython's
