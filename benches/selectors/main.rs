@@ -1,6 +1,8 @@
 //! `cargo bench --bench selectors`: ioselectors against raw epoll, `polling`, `mio` and CPython,
 //! on libevent-style dispatch (of the selectors, and of the `select` module's primitives against
-//! raw epoll_wait, poll and select), register/modify/unregister churn and a loopback echo server.
+//! raw epoll_wait, poll and select), register/modify/unregister churn and a loopback echo server
+//! (round trips per second, and the server's own cost per round trip: timed with client and
+//! server taking turns, and counted in instructions by callgrind when valgrind is installed).
 //!
 //! Each workload runs every contender in the same process, interleaved round by round, and
 //! reports medians and ratios (never absolute targets). CPython's numbers come from
@@ -10,7 +12,8 @@
 //!
 //! `cargo bench --bench selectors -- --quick` is a short smoke run; it writes its report
 //! under `target/bench/` instead of `docs/`. `-- --echo-only ioselectors|mio|epoll-et` runs one
-//! echo server (1,000 connections, 4 KiB) for 3 s, to profile it with strace or perf.
+//! echo server (1,000 connections, 4 KiB) for 3 s, to profile it with strace or perf;
+//! `-- --echo-turns mio|epoll-et|ioselectors C SIZE TURNS` is what callgrind runs.
 
 #[cfg(target_os = "linux")]
 mod churn;
@@ -18,6 +21,8 @@ mod churn;
 mod dispatch;
 #[cfg(target_os = "linux")]
 mod echo;
+#[cfg(target_os = "linux")]
+mod echo_cost;
 #[cfg(target_os = "linux")]
 mod measure;
 #[cfg(target_os = "linux")]
@@ -43,6 +48,16 @@ fn main() {
         // Profiling aid: `--echo-only ioselectors|mio|epoll-et` serves C=1000 4 KiB echo for 3 s.
         return echo::profile(&echo);
     }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|arg| arg == "--echo-turns") {
+        // What the echo cost measurement runs under callgrind: `--echo-turns SERVER C SIZE TURNS`.
+        let number = |k: usize| {
+            args[i + k]
+                .parse()
+                .expect("--echo-turns SERVER C SIZE TURNS")
+        };
+        return echo_cost::turns_for_callgrind(&args[i + 1], number(2), number(3), number(4));
+    }
     let plan = measure::Plan::new(quick);
     measure::raise_fd_limit();
 
@@ -55,6 +70,7 @@ fn main() {
     let primitives = primitives::run(&plan);
     let churn = churn::run(&plan);
     let echo = echo::run(&plan);
+    let echo_cost = echo_cost::run(&plan);
     let memory = memory::run();
 
     let report = report::Report {
@@ -63,6 +79,7 @@ fn main() {
         primitives,
         churn,
         echo,
+        echo_cost,
         memory,
         python,
     };
