@@ -275,6 +275,30 @@ fn one_list_mixes_kinds_of_sources() {
     assert!(x.is_empty());
 }
 
+/// Python's mixed `inputs = [server, conn]`, as `&dyn AsFd` items: std lends a descriptor
+/// through `&T` for unsized `T` from Rust 1.78 (so the MSRV run leaves this out; `as_source()`
+/// above works on every version).
+#[cfg(all(unix, not(ioselectors_msrv)))]
+#[test]
+fn one_list_of_dyn_asfd_items_holds_a_listener_and_its_connections() {
+    use std::os::unix::io::AsFd;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (stream, mut peer) = pair();
+    let (idle, _idle_peer) = pair();
+    peer.write_all(b"x").unwrap();
+    wait_readable(&listener);
+    wait_readable(&stream);
+    let inputs: [&dyn AsFd; 3] = [&listener, &idle, &stream];
+    let (r, _, _) = select(&inputs, NONE, NONE, ZERO).unwrap();
+    assert_eq!(
+        positions(&r, &inputs),
+        [0, 2],
+        "the caller's own items, in list order"
+    );
+}
+
 /// select(2) cannot watch an fd at or above FD_SETSIZE: `InvalidInput` naming the fd and
 /// FD_SETSIZE, in any list; one below the limit is fine.
 // Unix only: Winsock numbers sockets freely, and FD_SETSIZE is no limit there.

@@ -21,9 +21,10 @@ pub(crate) use sys::{select_sets, FdSet};
 ///
 /// One list may mix kinds of sources: list their borrowed descriptors,
 /// `[listener.as_source(), conn.as_source()]` (with [`AsSource`](crate::AsSource)), on
-/// every platform. (`&dyn AsFd` items work only on Rust versions newer than this crate's
-/// minimum, whose standard library lends a descriptor through `&T` for unsized `T`;
-/// `&dyn AsSocket` items do not work at all.)
+/// every platform and Rust version. On Unix with Rust 1.78 or later, `&dyn AsFd` items work
+/// too (`let inputs: [&dyn AsFd; 2] = [&listener, &conn];`): from that version the standard
+/// library lends a descriptor through `&T` for unsized `T`. `&dyn AsSocket` items do not
+/// work on Windows (std has no such impl for sockets).
 ///
 /// `None` blocks, `Some(Duration::ZERO)` only looks, a positive timeout is rounded up to
 /// whole microseconds; three empty lists sleep for the timeout (on Windows too, where Python
