@@ -256,19 +256,43 @@ fn results_are_callers_items_in_list_order_with_duplicates() {
     assert!(!selected.is_empty());
 }
 
-/// One list mixes kinds of sources through their borrowed descriptors (`as_source()`): a
-/// listener with a pending connection and a stream with data are readable, an idle stream is
-/// not.
-#[test]
-fn one_list_mixes_kinds_of_sources() {
+/// A listener with a pending connection and a stream with data (both readable), and an idle
+/// stream (not readable): the kinds of sources one Python list often mixes.
+struct MixedSources {
+    listener: std::net::TcpListener,
+    stream: Stream,
+    idle: Stream,
+    _peers: [std::net::TcpStream; 1],
+    _stream_peers: [Stream; 2],
+}
+
+fn mixed_sources() -> MixedSources {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (stream, mut peer) = pair();
-    let (idle, _idle_peer) = pair();
+    let (idle, idle_peer) = pair();
     peer.write_all(b"x").unwrap();
     wait_readable(&listener);
     wait_readable(&stream);
-    let list = [idle.as_source(), listener.as_source(), stream.as_source()];
+    MixedSources {
+        listener,
+        stream,
+        idle,
+        _peers: [client],
+        _stream_peers: [peer, idle_peer],
+    }
+}
+
+/// One list mixes kinds of sources through their borrowed descriptors (`as_source()`): the
+/// listener and the stream with data are readable, the idle stream is not.
+#[test]
+fn one_list_mixes_kinds_of_sources() {
+    let m = mixed_sources();
+    let list = [
+        m.idle.as_source(),
+        m.listener.as_source(),
+        m.stream.as_source(),
+    ];
     let (r, w, x) = select(&list, &list, NONE, ZERO).unwrap();
     assert_eq!(positions(&r, &list), [1, 2]);
     assert_eq!(positions(&w, &list), [0, 2], "a listener is never writable");
@@ -283,14 +307,8 @@ fn one_list_mixes_kinds_of_sources() {
 fn one_list_of_dyn_asfd_items_holds_a_listener_and_its_connections() {
     use std::os::unix::io::AsFd;
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (stream, mut peer) = pair();
-    let (idle, _idle_peer) = pair();
-    peer.write_all(b"x").unwrap();
-    wait_readable(&listener);
-    wait_readable(&stream);
-    let inputs: [&dyn AsFd; 3] = [&listener, &idle, &stream];
+    let m = mixed_sources();
+    let inputs: [&dyn AsFd; 3] = [&m.listener, &m.idle, &m.stream];
     let (r, _, _) = select(&inputs, NONE, NONE, ZERO).unwrap();
     assert_eq!(
         positions(&r, &inputs),
