@@ -57,22 +57,18 @@ mod epoll;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use epoll::*;
 
-#[cfg(any(
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-mod kqueue;
-#[cfg(any(
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-pub use kqueue::*;
+cfg_if::cfg_if! {
+    if #[cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))] {
+        mod kqueue;
+        pub use kqueue::*;
+    }
+}
 
 /// PEP 475: runs `wait` with the time left until the deadline, again after every `EINTR`;
 /// once the deadline has passed, returns `nothing()` instead of waiting again.

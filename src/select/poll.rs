@@ -40,22 +40,6 @@ bitflags::bitflags! {
     }
 }
 
-#[cfg(any(
-    all(
-        any(target_os = "linux", target_os = "android"),
-        not(any(target_arch = "sparc", target_arch = "sparc64"))
-    ),
-    target_os = "freebsd",
-    target_os = "illumos"
-))]
-impl PollFlags {
-    /// The peer shut down its writing side or closed (stream sockets; `POLLRDHUP`).
-    /// Linux, Android, FreeBSD, illumos.
-    #[allow(clippy::unnecessary_cast)] // `u16` on Linux, `c_short` elsewhere
-    pub const RDHUP: PollFlags =
-        PollFlags::from_bits_retain(rustix::event::PollFlags::RDHUP.bits() as u16);
-}
-
 /// `select.POLLIN`.
 pub const POLLIN: PollFlags = PollFlags::IN;
 /// `select.POLLPRI`.
@@ -76,16 +60,27 @@ pub const POLLRDBAND: PollFlags = PollFlags::RDBAND;
 pub const POLLWRNORM: PollFlags = PollFlags::WRNORM;
 /// `select.POLLWRBAND`.
 pub const POLLWRBAND: PollFlags = PollFlags::WRBAND;
-/// `select.POLLRDHUP` (Linux, Android, FreeBSD, illumos).
-#[cfg(any(
-    all(
-        any(target_os = "linux", target_os = "android"),
-        not(any(target_arch = "sparc", target_arch = "sparc64"))
-    ),
-    target_os = "freebsd",
-    target_os = "illumos"
-))]
-pub const POLLRDHUP: PollFlags = PollFlags::RDHUP;
+cfg_if::cfg_if! {
+    if #[cfg(any(
+        all(
+            any(target_os = "linux", target_os = "android"),
+            not(any(target_arch = "sparc", target_arch = "sparc64"))
+        ),
+        target_os = "freebsd",
+        target_os = "illumos"
+    ))] {
+        impl PollFlags {
+            /// The peer shut down its writing side or closed (stream sockets; `POLLRDHUP`).
+            /// Linux, Android, FreeBSD, illumos.
+            #[allow(clippy::unnecessary_cast)] // `u16` on Linux, `c_short` elsewhere
+            pub const RDHUP: PollFlags =
+                PollFlags::from_bits_retain(rustix::event::PollFlags::RDHUP.bits() as u16);
+        }
+
+        /// `select.POLLRDHUP` (Linux, Android, FreeBSD, illumos).
+        pub const POLLRDHUP: PollFlags = PollFlags::RDHUP;
+    }
+}
 
 /// Python's `select.poll()` object: a set of descriptors with a mask each, waited on by one
 /// poll(2) call (`WSAPoll` on Windows, where Python has no poll object).
