@@ -15,9 +15,9 @@
 //! author meant is the list `demo_li`, and that is what this port passes.
 //!
 //! Python's lists hold socket objects. A Rust value has one owner, so here the lists hold
-//! small ids (`Id`), like the fd → socket dict of Python's `poll` servers, and `Sockets` owns
-//! what they name: `select` below lends the listed sockets to
-//! `ioselectors::select::select_into` and turns the positions it reports back into ids.
+//! small ids (`Id`) and `Sockets` owns what they name; `select` lends the listed sockets to
+//! `ioselectors::select::select_into` and turns the positions it reports back into ids (both
+//! in `examples/select_lists/`, shared by the `select.select` ports).
 //! select(2) only watches descriptors below `FD_SETSIZE` (1024 on most systems): a server
 //! for more clients than that uses a selector (`ioselectors::DefaultSelector`) instead.
 //!
@@ -29,81 +29,18 @@
 //! as `hi` + newline + `Good`. The default port is the Python server's, 8002; `--port 0`
 //! picks a free one. The first line printed is `listening on ADDRESS`.
 
-use ioselectors::select::{select_into, Selected};
-use ioselectors::{AsSource, BorrowedSource};
+mod select_lists;
+use select_lists::{port_from_args, select, Id, Sockets, LISTENER};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
 /// What the server appends to every message it sends back.
 const GOOD: &[u8] = b"Good";
 
-/// Names a socket in the lists: Python puts the socket objects themselves there.
-type Id = usize;
-
 /// The id of the listening socket (Python's `sk1`).
-const SK1: Id = 0;
-
-/// Owns the sockets the lists name.
-struct Sockets {
-    sk1: TcpListener,
-    /// The client connections, by id.
-    conns: HashMap<Id, TcpStream>,
-    /// The id the next client gets: ids are never reused, as Python's objects are distinct.
-    next_id: Id,
-}
-
-impl Sockets {
-    /// Borrows the socket each id of `list` names, in list order.
-    fn lend(&self, list: &[Id]) -> Vec<BorrowedSource<'_>> {
-        list.iter()
-            .map(|&id| match id {
-                SK1 => self.sk1.as_source(),
-                _ => self.conns[&id].as_source(),
-            })
-            .collect()
-    }
-
-    /// How Python prints a list of sockets, shortened: `sk1 ADDRESS` or `conn PEER`.
-    fn describe(&self, list: &[Id]) -> Vec<String> {
-        let address = |addr: io::Result<std::net::SocketAddr>| {
-            addr.map_or_else(|_| "?".to_owned(), |addr| addr.to_string())
-        };
-        list.iter()
-            .map(|&id| match id {
-                SK1 => format!("sk1 {}", address(self.sk1.local_addr())),
-                _ => format!("conn {}", address(self.conns[&id].peer_addr())),
-            })
-            .collect()
-    }
-}
-
-/// Python's `select.select(rlist, wlist, xlist, timeout)` over ids: the ready ids of each
-/// list, in list order.
-fn select(
-    sockets: &Sockets,
-    rlist: &[Id],
-    wlist: &[Id],
-    xlist: &[Id],
-    timeout: Option<Duration>,
-) -> io::Result<(Vec<Id>, Vec<Id>, Vec<Id>)> {
-    let (r, w, x) = (
-        sockets.lend(rlist),
-        sockets.lend(wlist),
-        sockets.lend(xlist),
-    );
-    let mut ready = Selected::new();
-    select_into(&r, &w, &x, timeout, &mut ready)?;
-    let ids = |list: &[Id], positions: &[usize]| -> Vec<Id> {
-        positions.iter().map(|&at| list[at]).collect()
-    };
-    Ok((
-        ids(rlist, ready.readable()),
-        ids(wlist, ready.writable()),
-        ids(xlist, ready.exceptional()),
-    ))
-}
+const SK1: Id = LISTENER;
 
 /// Closes a connection: off both lists, its messages deleted, the socket dropped (closed).
 fn close(
@@ -116,48 +53,17 @@ fn close(
     demo_li.retain(|&id| id != conn);
     outputs.retain(|&id| id != conn);
     message_dict.remove(&conn);
-    sockets.conns.remove(&conn);
-}
-
-/// `--port N` or `--port=N`; the default is the Python server's port.
-fn parse_port(default: u16) -> Result<u16, String> {
-    let usage =
-        format!("usage: select_good_server [--port PORT] (default {default}; 0 = any free port)");
-    let mut port = default;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = if arg == "--port" {
-            args.next().ok_or_else(|| usage.clone())?
-        } else if let Some(value) = arg.strip_prefix("--port=") {
-            value.to_owned()
-        } else {
-            return Err(usage);
-        };
-        port = value
-            .parse()
-            .map_err(|_| format!("bad port {value:?}\n{usage}"))?;
-    }
-    Ok(port)
+    sockets.close(conn);
 }
 
 fn main() -> io::Result<()> {
-    let port = match parse_port(8002) {
-        Ok(port) => port,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let port = port_from_args("select_good_server", 8002);
 
     let sk1 = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
     println!("listening on {}", sk1.local_addr()?);
     io::stdout().flush()?;
 
-    let mut sockets = Sockets {
-        sk1,
-        conns: HashMap::new(),
-        next_id: SK1 + 1,
-    };
+    let mut sockets = Sockets::new(sk1, "sk1");
     let mut demo_li: Vec<Id> = vec![SK1];
     let mut outputs: Vec<Id> = Vec::new();
     // The messages received and not yet answered, per connection, oldest first. Python keeps
@@ -180,11 +86,9 @@ fn main() -> io::Result<()> {
             if sk1_or_conn == SK1 {
                 // Python: a failing accept (the client already gave up) raises and ends the
                 // server; a robust server logs it and goes on, as here.
-                match sockets.sk1.accept() {
+                match sockets.listener().expect("never closed").accept() {
                     Ok((conn, _address)) => {
-                        let id = sockets.next_id;
-                        sockets.next_id += 1;
-                        sockets.conns.insert(id, conn);
+                        let id = sockets.add(conn);
                         demo_li.push(id);
                         message_dict.insert(id, Vec::new());
                     }

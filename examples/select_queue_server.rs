@@ -12,9 +12,9 @@
 //! most 1024 bytes, as the Python server reads them.
 //!
 //! Python's lists hold socket objects. A Rust value has one owner, so here the lists hold
-//! small ids (`Id`), like the fd → socket dict of Python's `poll` servers, and `Sockets` owns
-//! what they name: `select` below lends the listed sockets to
-//! `ioselectors::select::select_into` and turns the positions it reports back into ids.
+//! small ids (`Id`) and `Sockets` owns what they name; `select` lends the listed sockets to
+//! `ioselectors::select::select_into` and turns the positions it reports back into ids (both
+//! in `examples/select_lists/`, shared by the `select.select` ports).
 //! select(2) only watches descriptors below `FD_SETSIZE` (1024 on most systems): a server
 //! for more clients than that uses a selector (`ioselectors::DefaultSelector`) instead.
 //!
@@ -27,66 +27,14 @@
 //! first line printed is `listening on ADDRESS`; the server's running commentary
 //! (`waiting for the next event`, `received …`) goes to stderr.
 
-use ioselectors::select::{select_into, Selected};
-use ioselectors::{AsSource, BorrowedSource};
+mod select_lists;
+use select_lists::{port_from_args, select, Id, Sockets, LISTENER};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::time::Duration;
-
-/// Names a socket in the lists: Python puts the socket objects themselves there.
-type Id = usize;
+use std::net::{Ipv4Addr, TcpListener};
 
 /// The id of the listening socket (Python's `server`).
-const SERVER: Id = 0;
-
-/// Owns the sockets the lists name.
-struct Sockets {
-    /// The listening socket; `None` once the exceptional branch has closed it.
-    server: Option<TcpListener>,
-    /// The client connections, by id.
-    conns: HashMap<Id, TcpStream>,
-    /// The id the next client gets: ids are never reused, as Python's objects are distinct.
-    next_id: Id,
-}
-
-impl Sockets {
-    /// Borrows the socket each id of `list` names, in list order.
-    fn lend(&self, list: &[Id]) -> Vec<BorrowedSource<'_>> {
-        list.iter()
-            .map(|&id| match id {
-                SERVER => self.server.as_ref().expect("listed, so open").as_source(),
-                _ => self.conns[&id].as_source(),
-            })
-            .collect()
-    }
-}
-
-/// Python's `select.select(rlist, wlist, xlist, timeout)` over ids: the ready ids of each
-/// list, in list order.
-fn select(
-    sockets: &Sockets,
-    rlist: &[Id],
-    wlist: &[Id],
-    xlist: &[Id],
-    timeout: Option<Duration>,
-) -> io::Result<(Vec<Id>, Vec<Id>, Vec<Id>)> {
-    let (r, w, x) = (
-        sockets.lend(rlist),
-        sockets.lend(wlist),
-        sockets.lend(xlist),
-    );
-    let mut ready = Selected::new();
-    select_into(&r, &w, &x, timeout, &mut ready)?;
-    let ids = |list: &[Id], positions: &[usize]| -> Vec<Id> {
-        positions.iter().map(|&at| list[at]).collect()
-    };
-    Ok((
-        ids(rlist, ready.readable()),
-        ids(wlist, ready.writable()),
-        ids(xlist, ready.exceptional()),
-    ))
-}
+const SERVER: Id = LISTENER;
 
 /// Python's third branch and the `exceptional` loop: takes the socket off both lists, closes
 /// it and deletes its queue.
@@ -99,43 +47,12 @@ fn close(
 ) {
     output.retain(|&id| id != s);
     input.retain(|&id| id != s);
-    if s == SERVER {
-        sockets.server = None;
-    } else {
-        sockets.conns.remove(&s);
-    }
+    sockets.close(s);
     message_queue.remove(&s);
 }
 
-/// `--port N` or `--port=N`; the default is the Python server's port.
-fn parse_port(default: u16) -> Result<u16, String> {
-    let usage =
-        format!("usage: select_queue_server [--port PORT] (default {default}; 0 = any free port)");
-    let mut port = default;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = if arg == "--port" {
-            args.next().ok_or_else(|| usage.clone())?
-        } else if let Some(value) = arg.strip_prefix("--port=") {
-            value.to_owned()
-        } else {
-            return Err(usage);
-        };
-        port = value
-            .parse()
-            .map_err(|_| format!("bad port {value:?}\n{usage}"))?;
-    }
-    Ok(port)
-}
-
 fn main() -> io::Result<()> {
-    let port = match parse_port(8800) {
-        Ok(port) => port,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let port = port_from_args("select_queue_server", 8800);
 
     // The listening socket, non-blocking, on ('localhost', 8800).
     let server = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
@@ -143,11 +60,7 @@ fn main() -> io::Result<()> {
     println!("listening on {}", server.local_addr()?);
     io::stdout().flush()?;
 
-    let mut sockets = Sockets {
-        server: Some(server),
-        conns: HashMap::new(),
-        next_id: SERVER + 1,
-    };
+    let mut sockets = Sockets::new(server, "server");
     // Sockets to read from, and (the same list) to watch for an exceptional condition.
     let mut input: Vec<Id> = vec![SERVER];
     // Sockets with data to send.
@@ -168,7 +81,7 @@ fn main() -> io::Result<()> {
         for s in readable {
             if s == SERVER {
                 // A new connection: make it non-blocking, watch it, give it a queue.
-                let Some(server) = &sockets.server else {
+                let Some(server) = sockets.listener() else {
                     continue;
                 };
                 match server.accept().and_then(|(connection, _addr)| {
@@ -176,9 +89,7 @@ fn main() -> io::Result<()> {
                     Ok(connection)
                 }) {
                     Ok(connection) => {
-                        let id = sockets.next_id;
-                        sockets.next_id += 1;
-                        sockets.conns.insert(id, connection);
+                        let id = sockets.add(connection);
                         input.push(id);
                         message_queue.insert(id, VecDeque::new());
                     }

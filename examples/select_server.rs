@@ -11,9 +11,9 @@
 //! (exactly what the Python server sends), and printed as `PEER : TEXT`.
 //!
 //! Python's lists hold socket objects. A Rust value has one owner, so here the lists hold
-//! small ids (`Id`), like the fd → socket dict of Python's `poll` servers, and `Sockets` owns
-//! what they name: `select` below lends the listed sockets to
-//! `ioselectors::select::select_into` and turns the positions it reports back into ids.
+//! small ids (`Id`) and `Sockets` owns what they name; `select` lends the listed sockets to
+//! `ioselectors::select::select_into` and turns the positions it reports back into ids (both
+//! in `examples/select_lists/`, shared by the `select.select` ports).
 //! select(2) only watches descriptors below `FD_SETSIZE` (1024 on most systems): a server
 //! for more clients than that uses a selector (`ioselectors::DefaultSelector`) instead.
 //!
@@ -25,69 +25,16 @@
 //! answered with `I have receive`. The default port is the Python server's, 8000;
 //! `--port 0` picks a free one. The first line printed is `listening on ADDRESS`.
 
-use ioselectors::select::{select_into, Selected};
-use ioselectors::{AsSource, BorrowedSource};
-use std::collections::HashMap;
+mod select_lists;
+use select_lists::{port_from_args, select, Id, Sockets, LISTENER};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::net::{Ipv4Addr, TcpListener};
 
 /// What the Python server answers to every message, byte for byte.
 const REPLY: &[u8] = b"I have receive";
 
-/// Names a socket in the lists: Python puts the socket objects themselves there.
-type Id = usize;
-
 /// The id of the listening socket (Python's `socketfd`).
-const SOCKETFD: Id = 0;
-
-/// Owns the sockets the lists name.
-struct Sockets {
-    /// The listening socket; `None` once the exceptional branch has closed it.
-    socketfd: Option<TcpListener>,
-    /// The client connections (Python's `connfd`s), by id.
-    conns: HashMap<Id, TcpStream>,
-    /// The id the next client gets: ids are never reused, as Python's objects are distinct.
-    next_id: Id,
-}
-
-impl Sockets {
-    /// Borrows the socket each id of `list` names, in list order.
-    fn lend(&self, list: &[Id]) -> Vec<BorrowedSource<'_>> {
-        list.iter()
-            .map(|&id| match id {
-                SOCKETFD => self.socketfd.as_ref().expect("listed, so open").as_source(),
-                _ => self.conns[&id].as_source(),
-            })
-            .collect()
-    }
-}
-
-/// Python's `select(rlist, wlist, xlist, timeout)` over ids: the ready ids of each list, in
-/// list order.
-fn select(
-    sockets: &Sockets,
-    rlist: &[Id],
-    wlist: &[Id],
-    xlist: &[Id],
-    timeout: Option<Duration>,
-) -> io::Result<(Vec<Id>, Vec<Id>, Vec<Id>)> {
-    let (r, w, x) = (
-        sockets.lend(rlist),
-        sockets.lend(wlist),
-        sockets.lend(xlist),
-    );
-    let mut ready = Selected::new();
-    select_into(&r, &w, &x, timeout, &mut ready)?;
-    let ids = |list: &[Id], positions: &[usize]| -> Vec<Id> {
-        positions.iter().map(|&at| list[at]).collect()
-    };
-    Ok((
-        ids(rlist, ready.readable()),
-        ids(wlist, ready.writable()),
-        ids(xlist, ready.exceptional()),
-    ))
-}
+const SOCKETFD: Id = LISTENER;
 
 /// Python's `list.remove(item)`: takes out the first occurrence, if any.
 fn remove_first(list: &mut Vec<Id>, id: Id) {
@@ -100,38 +47,11 @@ fn remove_first(list: &mut Vec<Id>, id: Id) {
 fn close(id: Id, sockets: &mut Sockets, rlist: &mut Vec<Id>, wlist: &mut Vec<Id>) {
     rlist.retain(|&listed| listed != id);
     wlist.retain(|&listed| listed != id);
-    sockets.conns.remove(&id);
-}
-
-/// `--port N` or `--port=N`; the default is the Python server's port.
-fn parse_port(default: u16) -> Result<u16, String> {
-    let usage =
-        format!("usage: select_server [--port PORT] (default {default}; 0 = any free port)");
-    let mut port = default;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = if arg == "--port" {
-            args.next().ok_or_else(|| usage.clone())?
-        } else if let Some(value) = arg.strip_prefix("--port=") {
-            value.to_owned()
-        } else {
-            return Err(usage);
-        };
-        port = value
-            .parse()
-            .map_err(|_| format!("bad port {value:?}\n{usage}"))?;
-    }
-    Ok(port)
+    sockets.close(id);
 }
 
 fn main() -> io::Result<()> {
-    let port = match parse_port(8000) {
-        Ok(port) => port,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let port = port_from_args("select_server", 8000);
 
     // Python: binds ('0.0.0.0', 8000), every interface, with SO_REUSEADDR, and listens with a
     // backlog of 10. The example stays on loopback; the standard library sets SO_REUSEADDR on
@@ -140,11 +60,7 @@ fn main() -> io::Result<()> {
     println!("listening on {}", socketfd.local_addr()?);
     io::stdout().flush()?;
 
-    let mut sockets = Sockets {
-        socketfd: Some(socketfd),
-        conns: HashMap::new(),
-        next_id: SOCKETFD + 1,
-    };
+    let mut sockets = Sockets::new(socketfd, "socketfd");
     let mut rlist: Vec<Id> = Vec::new();
     let mut wlist: Vec<Id> = Vec::new();
     let mut xlist: Vec<Id> = Vec::new();
@@ -159,16 +75,14 @@ fn main() -> io::Result<()> {
         for r in rl {
             if r == SOCKETFD {
                 // A new client: accept it and watch it for messages.
-                let Some(socketfd) = &sockets.socketfd else {
+                let Some(socketfd) = sockets.listener() else {
                     continue;
                 };
                 // Python: a failing accept (the client already gave up) raises and ends the
                 // server; a robust server logs it and goes on, as here.
                 match socketfd.accept() {
                     Ok((connfd, _addr)) => {
-                        let id = sockets.next_id;
-                        sockets.next_id += 1;
-                        sockets.conns.insert(id, connfd);
+                        let id = sockets.add(connfd);
                         rlist.push(id);
                     }
                     Err(err) => eprintln!("accept failed: {err}"),
@@ -232,7 +146,7 @@ fn main() -> io::Result<()> {
                 eprintln!("exceptional condition on the listener: closing it");
                 rlist.retain(|&id| id != SOCKETFD);
                 xlist.retain(|&id| id != SOCKETFD);
-                sockets.socketfd = None;
+                sockets.close(SOCKETFD);
             }
         }
     }

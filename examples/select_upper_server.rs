@@ -10,10 +10,10 @@
 //! `HELLO`) or the client has left (the connection is closed and taken off the list). The
 //! loop prints the ready sockets and the watched ones every round.
 //!
-//! Python's lists hold socket objects. A Rust value has one owner, so here the list holds
-//! small ids (`Id`), like the fd → socket dict of Python's `poll` servers, and `Sockets` owns
-//! what they name: `select` below lends the listed sockets to
-//! `ioselectors::select::select_into` and turns the positions it reports back into ids.
+//! Python's lists hold socket objects. A Rust value has one owner, so here the lists hold
+//! small ids (`Id`) and `Sockets` owns what they name; `select` lends the listed sockets to
+//! `ioselectors::select::select_into` and turns the positions it reports back into ids (both
+//! in `examples/select_lists/`, shared by the `select.select` ports).
 //! select(2) only watches descriptors below `FD_SETSIZE` (1024 on most systems): a server
 //! for more clients than that uses a selector (`ioselectors::DefaultSelector`) instead.
 //!
@@ -25,119 +25,23 @@
 //! upper-cased. The default port is the Python server's, 8081; `--port 0` picks a free one.
 //! The first line printed is `listening on ADDRESS`.
 
-use ioselectors::select::{select_into, Selected};
-use ioselectors::{AsSource, BorrowedSource};
-use std::collections::HashMap;
+mod select_lists;
+use select_lists::{port_from_args, select, Id, Sockets, LISTENER};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::time::Duration;
-
-/// Names a socket in the list: Python puts the socket objects themselves there.
-type Id = usize;
+use std::net::{Ipv4Addr, TcpListener};
 
 /// The id of the listening socket (Python's `s`).
-const S: Id = 0;
-
-/// Owns the sockets the list names.
-struct Sockets {
-    s: TcpListener,
-    /// The client connections, by id.
-    conns: HashMap<Id, TcpStream>,
-    /// The id the next client gets: ids are never reused, as Python's objects are distinct.
-    next_id: Id,
-}
-
-impl Sockets {
-    /// Borrows the socket each id of `list` names, in list order.
-    fn lend(&self, list: &[Id]) -> Vec<BorrowedSource<'_>> {
-        list.iter()
-            .map(|&id| match id {
-                S => self.s.as_source(),
-                _ => self.conns[&id].as_source(),
-            })
-            .collect()
-    }
-
-    /// How Python prints a list of sockets, shortened: `s ADDRESS` or `conn PEER`.
-    fn describe(&self, list: &[Id]) -> Vec<String> {
-        let address = |addr: io::Result<std::net::SocketAddr>| {
-            addr.map_or_else(|_| "?".to_owned(), |addr| addr.to_string())
-        };
-        list.iter()
-            .map(|&id| match id {
-                S => format!("s {}", address(self.s.local_addr())),
-                _ => format!("conn {}", address(self.conns[&id].peer_addr())),
-            })
-            .collect()
-    }
-}
-
-/// Python's `select.select(rlist, wlist, xlist, timeout)` over ids: the ready ids of each
-/// list, in list order.
-fn select(
-    sockets: &Sockets,
-    rlist: &[Id],
-    wlist: &[Id],
-    xlist: &[Id],
-    timeout: Option<Duration>,
-) -> io::Result<(Vec<Id>, Vec<Id>, Vec<Id>)> {
-    let (r, w, x) = (
-        sockets.lend(rlist),
-        sockets.lend(wlist),
-        sockets.lend(xlist),
-    );
-    let mut ready = Selected::new();
-    select_into(&r, &w, &x, timeout, &mut ready)?;
-    let ids = |list: &[Id], positions: &[usize]| -> Vec<Id> {
-        positions.iter().map(|&at| list[at]).collect()
-    };
-    Ok((
-        ids(rlist, ready.readable()),
-        ids(wlist, ready.writable()),
-        ids(xlist, ready.exceptional()),
-    ))
-}
-
-/// `--port N` or `--port=N`; the default is the Python server's port.
-fn parse_port(default: u16) -> Result<u16, String> {
-    let usage =
-        format!("usage: select_upper_server [--port PORT] (default {default}; 0 = any free port)");
-    let mut port = default;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = if arg == "--port" {
-            args.next().ok_or_else(|| usage.clone())?
-        } else if let Some(value) = arg.strip_prefix("--port=") {
-            value.to_owned()
-        } else {
-            return Err(usage);
-        };
-        port = value
-            .parse()
-            .map_err(|_| format!("bad port {value:?}\n{usage}"))?;
-    }
-    Ok(port)
-}
+const S: Id = LISTENER;
 
 fn main() -> io::Result<()> {
-    let port = match parse_port(8081) {
-        Ok(port) => port,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let port = port_from_args("select_upper_server", 8081);
 
     let s = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
     s.set_nonblocking(true)?; // the listener is non-blocking
     println!("listening on {}", s.local_addr()?);
     io::stdout().flush()?;
 
-    let mut sockets = Sockets {
-        s,
-        conns: HashMap::new(),
-        next_id: S + 1,
-    };
+    let mut sockets = Sockets::new(s, "s");
     let mut read_l: Vec<Id> = vec![S];
 
     loop {
@@ -157,14 +61,14 @@ fn main() -> io::Result<()> {
                 //
                 // The connection is made blocking, as it is in Python (Windows would otherwise
                 // hand it the listener's non-blocking mode).
-                match sockets.s.accept().and_then(|(conn, _addr)| {
-                    conn.set_nonblocking(false)?;
-                    Ok(conn)
-                }) {
+                match sockets.listener().expect("never closed").accept().and_then(
+                    |(conn, _addr)| {
+                        conn.set_nonblocking(false)?;
+                        Ok(conn)
+                    },
+                ) {
                     Ok(conn) => {
-                        let id = sockets.next_id;
-                        sockets.next_id += 1;
-                        sockets.conns.insert(id, conn);
+                        let id = sockets.add(conn);
                         read_l.push(id);
                     }
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
@@ -194,7 +98,7 @@ fn main() -> io::Result<()> {
                         eprintln!("closing connection {ready_obj}: {err}");
                     }
                     // Close the connection and take it off the list.
-                    sockets.conns.remove(&ready_obj);
+                    sockets.close(ready_obj);
                     read_l.retain(|&id| id != ready_obj);
                 }
             }
