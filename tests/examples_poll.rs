@@ -167,15 +167,7 @@ fn run_python2(code: &str, input: &[u8]) -> Option<String> {
     if !works {
         return None;
     }
-    let mut child = Command::new(&python)
-        .args(["-c", code])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = run_interpreter(&python, code, input);
     assert!(
         output.status.success(),
         "the Python client failed: {}",

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 /// A running example; killed when dropped.
@@ -120,7 +120,13 @@ pub fn python_client(
 /// Runs a Python client with `input` on its standard input, and returns what it printed.
 pub fn run_python(code: &str, input: &[u8]) -> String {
     let python = if cfg!(windows) { "python" } else { "python3" };
-    let mut child = Command::new(python)
+    let output = run_interpreter(python.as_ref(), code, input);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `interpreter -c code` with `input` on its standard input, and returns its output.
+pub fn run_interpreter(interpreter: &std::ffi::OsStr, code: &str, input: &[u8]) -> Output {
+    let mut child = Command::new(interpreter)
         .args(["-c", code])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -128,6 +134,5 @@ pub fn run_python(code: &str, input: &[u8]) -> String {
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();
-    let output = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    child.wait_with_output().unwrap()
 }
