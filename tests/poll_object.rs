@@ -471,16 +471,7 @@ fn pollpri_for_msg_oob() {
 #[test]
 fn failed_nonblocking_connect_reports_err_and_hup() {
     use ioselectors::select::POLLERR;
-    use socket2::{Domain, Socket, Type};
-    // A port nobody listens on: bound a moment ago, now closed, so the connect is refused.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.set_nonblocking(true).unwrap();
-    let err = socket.connect(&addr.into()).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EINPROGRESS), "{err}");
+    let socket = refused_connect();
     let mut p = Poll::new();
     p.register(&socket, POLLOUT);
     let ready = p.poll(SOON).unwrap();

@@ -22,7 +22,7 @@
 mod common;
 use common::*;
 use ioselectors::select::{select, select_into, Selected};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::time::Duration;
 
 /// A wait that should end early: generous, as CI machines and Wine are slow and noisy.
@@ -324,6 +324,7 @@ fn one_list_of_dyn_asfd_items_holds_a_listener_and_its_connections() {
 #[test]
 fn fd_at_or_above_fd_setsize_is_invalid_input_naming_the_fd() {
     use ioselectors::select::FD_SETSIZE;
+    use std::io::ErrorKind;
     use std::os::unix::io::AsRawFd;
 
     let (rd, _wr) = pair();
@@ -412,19 +413,7 @@ fn reused_number_reports_the_new_file() {
 /// on Windows only exceptional (the reason `selectors` passes the write list as xlist there).
 #[test]
 fn failed_connect() {
-    use socket2::{Domain, Socket, Type};
-    // A port nobody listens on: bound a moment ago, now closed, so the connect is refused.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.set_nonblocking(true).unwrap();
-    let err = socket.connect(&addr.into()).unwrap_err();
-    #[cfg(unix)]
-    assert_eq!(err.raw_os_error(), Some(libc::EINPROGRESS), "{err}");
-    #[cfg(windows)]
-    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err}");
+    let socket = refused_connect();
     let list = [&socket];
     if cfg!(windows) {
         let (_, _, x) = select(NONE, NONE, &list, SOON).unwrap();

@@ -173,6 +173,24 @@ pub fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
     }
 }
 
+/// A socket whose non-blocking connect to a port nobody listens on (bound a moment ago, now
+/// closed) is under way: the connection will be refused.
+pub fn refused_connect() -> socket2::Socket {
+    use socket2::{Domain, Socket, Type};
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let err = socket.connect(&addr.into()).unwrap_err();
+    #[cfg(unix)]
+    assert_eq!(err.raw_os_error(), Some(libc::EINPROGRESS), "{err}");
+    #[cfg(windows)]
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+    socket
+}
+
 /// Like `lonely`, for any descriptor: a duplicate of `fd` at a number no other test of this
 /// process is handed, so that once it is closed it stays closed.
 #[cfg(unix)]
