@@ -1,14 +1,22 @@
-//! The errors the shared rules produce. They travel inside `io::Error` so that every method
+//! The errors of the crate's own rules. They travel inside `io::Error` so that every method
 //! returns `io::Result`; match on [`io::Error::kind`], or downcast to [`SelectorError`] for
 //! the exact cause.
+//!
+//! Errors from the kernel are not wrapped: they reach the caller as the kernel gave them, so
+//! `raw_os_error()` is the errno (as in std, mio and polling, and as Python keeps `e.errno`).
 
 use crate::source::RawSource;
 use crate::Events;
 use std::fmt;
 use std::io;
 
-/// Why the selector refused a call. Each one converts into an [`io::Error`] whose kind is
-/// listed on the variant and whose message names the descriptor and the problem.
+/// Why the crate refused a call by a rule of its own, before or instead of asking the kernel:
+/// a selector's rules, and the few checks the [`select`](crate::select) primitives make.
+/// Each one converts into an [`io::Error`] whose kind is listed on the variant and whose
+/// message names the descriptor and the problem.
+///
+/// A refusal by the kernel is never one of these: it is the kernel's own error, with its
+/// errno in [`io::Error::raw_os_error`].
 ///
 /// ```
 /// # #[cfg(unix)] {
@@ -21,6 +29,15 @@ use std::io;
 /// assert_eq!(err.to_string(), "fd 999999 is not registered");
 /// let cause = err.get_ref().and_then(|e| e.downcast_ref::<SelectorError>());
 /// assert_eq!(cause, Some(&SelectorError::NotRegistered { fd: 999_999 }));
+/// assert_eq!(err.raw_os_error(), None); // the crate's rule, not the kernel's
+///
+/// // The kernel's refusal, as the kernel gave it: epoll does not watch regular files.
+/// # #[cfg(any(target_os = "linux", target_os = "android"))] {
+/// let file = tempfile::tempfile()?;
+/// let err = sel.register(&file, EVENT_READ, ()).unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(libc::EPERM)); // Python: e.errno == errno.EPERM
+/// assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+/// # }
 /// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -35,8 +52,8 @@ pub enum SelectorError {
         /// The refused mask.
         events: Events,
     },
-    /// The descriptor number can never name an open source, e.g. a negative fd
-    /// (`InvalidInput`).
+    /// The descriptor number can never name an open source: a negative fd on Unix,
+    /// `INVALID_SOCKET` on Windows (`InvalidInput`). Python raises `ValueError` for these.
     InvalidFd {
         /// The refused number.
         fd: RawSource,
@@ -60,7 +77,7 @@ pub enum SelectorError {
         /// The descriptor.
         fd: RawSource,
     },
-    /// The descriptor is not registered (`NotFound`).
+    /// The descriptor is not registered (`NotFound`; Python's `KeyError`).
     NotRegistered {
         /// The descriptor.
         fd: RawSource,
@@ -132,117 +149,6 @@ impl From<SelectorError> for io::Error {
     fn from(err: SelectorError) -> io::Error {
         io::Error::new(err.kind(), err)
     }
-}
-
-/// A kernel refusal about one descriptor: the OS error, with the call and the descriptor
-/// named (and, where one helps, what to do instead).
-///
-/// It travels inside an [`io::Error`] whose kind is the OS error's own kind
-/// (`PermissionDenied`, `AlreadyExists`, `NotFound`, …). `io::Error::raw_os_error` cannot see
-/// through a wrapped error: downcast to `OsError` and call [`raw_os_error`](Self::raw_os_error)
-/// for the OS code.
-///
-/// ```
-/// # #[cfg(any(target_os = "linux", target_os = "android"))] {
-/// use ioselectors::{select::{Epoll, EPOLLIN}, OsError};
-/// use std::io::ErrorKind;
-/// use std::os::unix::io::AsRawFd;
-///
-/// let ep = Epoll::new()?;
-/// let file = tempfile::tempfile()?;
-/// let err = ep.register(&file, EPOLLIN).unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::PermissionDenied); // epoll cannot watch regular files
-/// let os = err.get_ref().and_then(|e| e.downcast_ref::<OsError>()).unwrap();
-/// assert_eq!(os.raw_os_error(), Some(1)); // EPERM
-/// assert_eq!(os.fd(), file.as_raw_fd());
-/// # }
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Debug)]
-pub struct OsError {
-    call: &'static str,
-    fd: RawSource,
-    error: io::Error,
-    hint: Option<&'static str>,
-}
-
-impl OsError {
-    /// The descriptor the call was about.
-    pub fn fd(&self) -> RawSource {
-        self.fd
-    }
-
-    /// The call that failed, e.g. `"epoll register"`.
-    pub fn call(&self) -> &'static str {
-        self.call
-    }
-
-    /// The OS error code (`errno`, or the WSA error on Windows).
-    pub fn raw_os_error(&self) -> Option<i32> {
-        self.error.raw_os_error()
-    }
-}
-
-impl fmt::Display for OsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} fd {}: {}", self.call, self.fd, self.error)?;
-        if let Some(hint) = self.hint {
-            write!(f, " ({hint})")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for OsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
-
-/// Wraps a kernel error about `fd`, keeping its kind and OS code.
-#[cold]
-pub(crate) fn os_error(call: &'static str, fd: RawSource, error: io::Error) -> io::Error {
-    os_error_with_hint(call, fd, error, None)
-}
-
-/// Names `fd` in a bare kernel error (one the backend did not already wrap).
-#[cold]
-pub(crate) fn naming_fd(call: &'static str, fd: RawSource, error: io::Error) -> io::Error {
-    if error.raw_os_error().is_none() {
-        return error;
-    }
-    // On Linux every selector but poll and select is epoll underneath (`polling` too).
-    let hint = if cfg!(any(target_os = "linux", target_os = "android"))
-        && error.kind() == io::ErrorKind::PermissionDenied
-    {
-        Some(EPOLL_REFUSES_FILES)
-    } else {
-        None
-    };
-    os_error_with_hint(call, fd, error, hint)
-}
-
-/// What to do when epoll refuses a descriptor with `EPERM`.
-pub(crate) const EPOLL_REFUSES_FILES: &str =
-    "epoll cannot watch regular files, directories or /dev/null; Poll and PollSelector can";
-
-/// Like [`os_error`], with a hint on what to do instead.
-#[cold]
-pub(crate) fn os_error_with_hint(
-    call: &'static str,
-    fd: RawSource,
-    error: io::Error,
-    hint: Option<&'static str>,
-) -> io::Error {
-    io::Error::new(
-        error.kind(),
-        OsError {
-            call,
-            fd,
-            error,
-            hint,
-        },
-    )
 }
 
 /// An `InvalidInput` error with a message naming the problem.

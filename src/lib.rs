@@ -41,7 +41,7 @@
 //! | Type | Mechanism | Where | What differs |
 //! |---|---|---|---|
 //! | [`DefaultSelector`] | the best below | everywhere | chosen at compile time |
-//! | `EpollSelector` | `select::Epoll` | Linux, Android | regular files and `/dev/null` refused (`PermissionDenied`); one syscall per `select()` |
+//! | `EpollSelector` | `select::Epoll` | Linux, Android | regular files and `/dev/null` refused (`EPERM`); one syscall per `select()`; two descriptors (the working set, and the one `as_fd()` lends) |
 //! | `KqueueSelector` | kqueue (`polling`) | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly | READ and WRITE merged into one entry |
 //! | `IocpSelector` | IOCP/AFD (`polling`) | Windows | sockets only |
 //! | `EventPortSelector` | event ports (`polling`), level emulated by re-arming | illumos, Solaris | |
@@ -60,8 +60,14 @@
 //! descriptor that was duplicated (`try_clone`, `dup`, a forked child) and then closed keeps
 //! its kernel entry. The selectors tag every registration, drop such an entry's events, and
 //! rebuild the kernel's set when one shows up, so after `unregister` nothing of the old
-//! registration ever reaches the caller, and a new source that reuses the number is
-//! reported for its own events only.
+//! registration ever reaches the caller, and a new source that reuses the number (or the
+//! same file, put back at its number) is reported for its own events only. The rebuilt set
+//! is swapped in behind the descriptor `as_fd()` lends, which never changes, so whoever
+//! watches the selector keeps working. A rebuild is all or nothing: when the process is out
+//! of descriptors, memory or epoll watches, the old set stays in force, whole, and `select()`
+//! reports what is live or, with nothing live ready, returns that error (`EMFILE`,
+//! `ENOMEM`, `ENOSPC`) at once instead of waking again and again; the next call tries
+//! again.
 //!
 //! **What is verified where.** The whole test suite runs on Linux for epoll, poll, select and
 //! `polling` (over both of its Linux backends, and with the event-port level emulation), and
@@ -102,7 +108,7 @@ mod waker;
 #[cfg(unix)]
 mod timespec;
 
-pub use error::{OsError, SelectorError};
+pub use error::SelectorError;
 pub use events::{Events, EVENT_READ, EVENT_WRITE};
 pub use key::SelectorKey;
 pub use map::SelectorMap;

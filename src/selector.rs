@@ -2,7 +2,6 @@
 
 use crate::backend::{Backend, Tag};
 use crate::deadline::Deadline;
-use crate::error::naming_fd;
 use crate::fd_map::FdMap;
 use crate::source::{self, AsSource, BorrowedSource, Fileno, RawSource};
 use crate::{Events, SelectorError, SelectorKey, SelectorMap};
@@ -170,16 +169,14 @@ impl<B: Backend, T> Selector<B, T> {
         let fd = source::raw(borrowed);
         self.ensure_open("register", Some(fd))?;
         check_events(fd, events)?;
-        check_fd(fd)?;
+        source::check_number(fd)?;
         B::check_fd(fd)?;
         source::check_kind(borrowed)?;
         if self.keys.get(fd).is_some() {
             return Err(SelectorError::AlreadyRegistered { fd }.into());
         }
         let tag = self.next_tag;
-        self.backend
-            .add(borrowed, events, tag)
-            .map_err(|err| naming_fd("register", fd, err))?;
+        self.backend.add(borrowed, events, tag)?;
         self.next_tag = tag.wrapping_add(1);
         Ok((fd, tag))
     }
@@ -215,9 +212,7 @@ impl<B: Backend, T> Selector<B, T> {
         check_events(fd, events)?;
         let slot = lookup_mut(&mut self.keys, fd)?;
         if slot.key.events != events {
-            self.backend
-                .modify(fd, events, slot.tag)
-                .map_err(|err| naming_fd("modify", fd, err))?;
+            self.backend.modify(fd, events, slot.tag)?;
             slot.key.events = events;
         }
         slot.key.data = data;
@@ -236,7 +231,7 @@ impl<B: Backend, T> Selector<B, T> {
     pub fn unregister(&mut self, fileobj: impl Fileno) -> io::Result<SelectorKey<T>> {
         let fd = fileobj.fileno();
         self.ensure_open("unregister", Some(fd))?;
-        check_fd(fd)?;
+        source::check_number(fd)?;
         let slot = self
             .keys
             .remove(fd)
@@ -254,6 +249,14 @@ impl<B: Backend, T> Selector<B, T> {
     ///
     /// This allocates the returned `Vec`; a hot loop should use
     /// [`select_into`](Self::select_into), which does not.
+    ///
+    /// # Errors
+    /// The kernel's, as it gave them: `select` (`SelectSelector`) fails with `EBADF` while a
+    /// registered descriptor is closed; epoll-based selectors return `EMFILE`, `ENFILE`,
+    /// `ENOMEM` or `ENOSPC` when a dead registration's entry must be purged (see the crate
+    /// docs on duplicated descriptors) but the kernel's set cannot be rebuilt, and nothing
+    /// live is ready; the registrations are all kept, and a later call tries again. An error
+    /// after `close()`.
     #[inline]
     pub fn select(&mut self, timeout: Option<Duration>) -> io::Result<Vec<Ready<T>>>
     where
@@ -286,32 +289,28 @@ impl<B: Backend, T> Selector<B, T> {
         let deadline = Deadline::after(timeout);
         let mut purged = false;
         loop {
-            let keys = &mut self.keys;
-            let mut dead_seen = false;
-            let waited = self
-                .backend
-                .wait(deadline.remaining(), keys.len(), |fd, tag, events| {
-                    match keys.get_mut(fd) {
-                        Some(slot) if tag.map_or(true, |tag| tag == slot.tag) => {
-                            let interest = slot.key.events;
-                            collect(ready, slot, events & interest);
-                            Some(interest)
-                        }
-                        // An event of a registration that is gone (unregistered, or replaced
-                        // by a new one under the same number): never reported.
-                        _ => {
-                            dead_seen = true;
-                            None
-                        }
-                    }
-                });
+            let (waited, dead_seen) = self.wait_once(deadline.remaining(), ready);
             if dead_seen {
-                self.purge_dead_entries();
-                // It may have taken the room of live events: look once more, even if the
-                // deadline has passed.
-                if ready.is_empty() && !purged && waited.is_ok() {
+                if let Err(err) = self.purge_dead_entries() {
+                    // The kernel's set could not be rebuilt (no descriptor, memory or epoll
+                    // watch left); the old one stays, whole. Report what is live, or why not:
+                    // waiting on would wake at once, again and again, for the dead entry.
+                    return if ready.is_empty() {
+                        Err(err)
+                    } else {
+                        Ok(ready.len())
+                    };
+                }
+                // The dead entries may have taken the room of live events: look once more,
+                // at once if something is ready, else for the time left (even if the
+                // deadline has passed).
+                if waited.is_ok() && !purged {
                     purged = true;
-                    continue;
+                    if ready.is_empty() {
+                        continue;
+                    }
+                    let _ = self.wait_once(Some(Duration::ZERO), ready);
+                    return Ok(ready.len());
                 }
             }
             match waited {
@@ -328,16 +327,47 @@ impl<B: Backend, T> Selector<B, T> {
         }
     }
 
+    /// One wait of the backend. What it reports of live registrations goes to `ready`,
+    /// masked by interest and merged per fd; the flag says whether it reported an event of a
+    /// registration that is gone (unregistered, or replaced by a new one under the same
+    /// number), which is never reported.
+    #[inline(always)]
+    fn wait_once(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<Ready<T>>,
+    ) -> (io::Result<()>, bool)
+    where
+        T: Clone,
+    {
+        let keys = &mut self.keys;
+        let mut dead_seen = false;
+        let waited = self.backend.wait(timeout, keys.len(), |fd, tag, events| {
+            match keys.get_mut(fd) {
+                Some(slot) if tag.map_or(true, |tag| tag == slot.tag) => {
+                    let interest = slot.key.events;
+                    collect(ready, slot, events & interest);
+                    Some(interest)
+                }
+                _ => {
+                    dead_seen = true;
+                    None
+                }
+            }
+        });
+        (waited, dead_seen)
+    }
+
     /// A wait reported an event of a registration that is gone: its kernel entry would wake
     /// every wait from now on, so the kernel is made to forget all but the live ones.
     #[cold]
-    fn purge_dead_entries(&mut self) {
+    fn purge_dead_entries(&mut self) -> io::Result<()> {
         self.backend.purge(
             &mut self
                 .keys
                 .iter()
                 .map(|(fd, slot)| (fd, slot.key.events, slot.tag)),
-        );
+        )
     }
 
     /// The key of a registered source (given as a source or by number).
@@ -348,7 +378,7 @@ impl<B: Backend, T> Selector<B, T> {
     pub fn get_key(&self, fileobj: impl Fileno) -> io::Result<&SelectorKey<T>> {
         let fd = fileobj.fileno();
         self.ensure_open("get_key", Some(fd))?;
-        check_fd(fd)?;
+        source::check_number(fd)?;
         match self.keys.get(fd) {
             Some(slot) => Ok(&slot.key),
             None => Err(SelectorError::NotRegistered { fd }.into()),
@@ -364,8 +394,15 @@ impl<B: Backend, T> Selector<B, T> {
         Ok(SelectorMap::new(&self.keys))
     }
 
-    /// Forgets every registration and releases what they hold in the kernel. Idempotent;
-    /// dropping the selector closes it too. The registered sources themselves stay open.
+    /// Forgets every registration and releases what they hold in the kernel (epoll: the
+    /// whole working set, entries and all). Idempotent; dropping the selector closes it too.
+    /// The registered sources themselves stay open, and so does the descriptor `as_fd()`
+    /// lends (empty), until the selector is dropped, so that it stays sound.
+    ///
+    /// In a child process after `fork`, `close` and drop leave the parent's kernel objects
+    /// alone: an epoll set is shared with the parent, and a kqueue is not inherited at all
+    /// (its number may name an unrelated file in the child). Do not otherwise use a
+    /// selector in a forked child: its registrations are the parent's.
     pub fn close(&mut self) {
         if !self.closed {
             self.closed = true;
@@ -438,22 +475,8 @@ fn check_events(fd: RawSource, events: Events) -> Result<(), SelectorError> {
     }
 }
 
-/// Refuses numbers that can never name an open source: negative fds on Unix,
-/// `INVALID_SOCKET` on Windows.
-fn check_fd(fd: RawSource) -> Result<(), SelectorError> {
-    #[cfg(unix)]
-    let invalid = fd < 0;
-    #[cfg(windows)]
-    let invalid = fd == RawSource::MAX;
-    if invalid {
-        Err(SelectorError::InvalidFd { fd })
-    } else {
-        Ok(())
-    }
-}
-
 fn lookup_mut<T>(keys: &mut FdMap<Slot<T>>, fd: RawSource) -> Result<&mut Slot<T>, SelectorError> {
-    check_fd(fd)?;
+    source::check_number(fd)?;
     keys.get_mut(fd).ok_or(SelectorError::NotRegistered { fd })
 }
 

@@ -4,7 +4,7 @@ use crate::backend::sealed::Os;
 use crate::backend::Tag;
 use crate::source::{self, BorrowedSource, RawSource};
 use crate::{Events, Selector, SelectorError, SelectorKey, EVENT_READ, EVENT_WRITE};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -19,12 +19,17 @@ struct Scripted {
     waits: VecDeque<Report>,
     timeouts: Vec<Option<Duration>>,
     rearmed: Vec<(RawSource, Option<Events>)>,
-    /// The tag every reported event carries (`None`: the backend reports by number only).
+    /// The tag every reported event carries (`None`: the backend reports by number only),
+    /// unless `tags` gives its fd one of its own.
     reported_tag: Option<Tag>,
+    tags: HashMap<RawSource, Tag>,
+    /// The errno a purge fails with, if it fails.
+    purge_error: Option<i32>,
 }
 
+/// A kernel's refusal: an OS error, as the backends pass it on (EACCES).
 fn refusal() -> io::Error {
-    io::Error::new(io::ErrorKind::PermissionDenied, "refused by the script")
+    io::Error::from_raw_os_error(13)
 }
 
 impl Os for Scripted {
@@ -66,18 +71,26 @@ impl Os for Scripted {
     {
         self.timeouts.push(timeout);
         for (fd, events) in self.waits.pop_front().unwrap_or_else(|| Ok(Vec::new()))? {
-            let interest = on_ready(fd, self.reported_tag, events);
+            let tag = self.tags.get(&fd).copied().or(self.reported_tag);
+            let interest = on_ready(fd, tag, events);
             self.rearmed.push((fd, interest));
         }
         Ok(())
     }
 
-    fn purge(&mut self, live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>) {
+    fn purge(
+        &mut self,
+        live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
+    ) -> io::Result<()> {
         let mut live: Vec<_> = live
             .map(|(fd, events, tag)| (fd, events.bits(), tag))
             .collect();
         live.sort_unstable();
         self.calls.push(format!("purge {live:?}"));
+        match self.purge_error {
+            Some(code) => Err(io::Error::from_raw_os_error(code)),
+            None => Ok(()),
+        }
     }
 
     fn close(&mut self, registered: &mut dyn Iterator<Item = RawSource>) {
@@ -125,8 +138,9 @@ fn refused_modify_passes_the_error_on_and_keeps_the_registration() {
     let before = sel.register(&sock, EVENT_READ, "old").unwrap().clone();
     sel.backend.refuse = true;
     let err = sel.modify(&sock, EVENT_WRITE, "new").unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
-    assert_eq!(err.to_string(), "refused by the script");
+    // The kernel's error, as it gave it: errno kept, nothing wrapped around it.
+    assert_eq!(err.raw_os_error(), Some(13));
+    assert!(err.get_ref().is_none(), "{err:?}");
     assert_eq!(*sel.get_key(&sock).unwrap(), before);
 }
 
@@ -135,10 +149,9 @@ fn refused_register_leaves_no_key() {
     let mut sel = selector();
     let sock = socket();
     sel.backend.refuse = true;
-    assert_eq!(
-        sel.register(&sock, EVENT_READ, "x").unwrap_err().kind(),
-        io::ErrorKind::PermissionDenied
-    );
+    let err = sel.register(&sock, EVENT_READ, "x").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(13));
+    assert!(err.get_ref().is_none(), "{err:?}");
     assert!(sel.get_map().unwrap().is_empty());
     assert_eq!(
         sel.get_key(&sock).unwrap_err().kind(),
@@ -230,10 +243,7 @@ fn interrupted_waits_are_retried_with_the_time_left() {
 fn other_errors_are_returned() {
     let mut sel = selector();
     sel.backend.waits.push_back(Err(refusal()));
-    assert_eq!(
-        sel.select(None).unwrap_err().kind(),
-        io::ErrorKind::PermissionDenied
-    );
+    assert_eq!(sel.select(None).unwrap_err().raw_os_error(), Some(13));
 }
 
 #[test]
@@ -354,4 +364,67 @@ fn events_of_an_unregistered_fd_are_dropped_and_purged() {
         .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
     assert!(sel.select(Some(Duration::ZERO)).unwrap().is_empty());
     assert_eq!(sel.backend.calls, vec!["purge []".to_string()]);
+}
+
+/// A ghost and a live event in one wait, and the purge fails (out of descriptors): the live
+/// event is reported; with nothing live ready, the purge's error is, at once, instead of a
+/// wait that the dead entry would cut short again and again.
+#[test]
+fn a_failed_purge_reports_live_events_or_its_error_and_never_waits_on() {
+    let mut sel = selector();
+    let (gone, live) = (socket(), socket());
+    sel.register(&gone, EVENT_READ, "gone").unwrap();
+    sel.unregister(&gone).unwrap();
+    sel.register(&live, EVENT_READ, "live").unwrap();
+    sel.backend.tags = HashMap::from([(fd(&gone), 0), (fd(&live), 1)]);
+    sel.backend.purge_error = Some(24); // EMFILE
+    sel.backend
+        .waits
+        .push_back(Ok(vec![(fd(&gone), EVENT_READ), (fd(&live), EVENT_READ)]));
+    let ready = sel.select(Some(Duration::ZERO)).unwrap();
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].0.data, "live");
+
+    sel.backend.timeouts.clear();
+    sel.backend
+        .waits
+        .push_back(Ok(vec![(fd(&gone), EVENT_READ)]));
+    let err = sel.select(Some(Duration::from_secs(60))).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(24));
+    assert_eq!(sel.backend.timeouts.len(), 1, "one wait, then the error");
+    // The registration is still there, and reported once the purge can be done.
+    sel.backend.purge_error = None;
+    sel.backend
+        .waits
+        .push_back(Ok(vec![(fd(&gone), EVENT_READ), (fd(&live), EVENT_READ)]));
+    assert_eq!(sel.select(Some(Duration::ZERO)).unwrap().len(), 1);
+}
+
+/// Dead entries can take the room of live events in the kernel's buffer: after a purge, one
+/// more look, without waiting, gathers what they crowded out.
+#[test]
+fn after_a_purge_a_look_without_waiting_gathers_crowded_out_events() {
+    let mut sel = selector();
+    let (gone, a, b) = (socket(), socket(), socket());
+    sel.register(&gone, EVENT_READ, "gone").unwrap();
+    sel.unregister(&gone).unwrap();
+    sel.register(&a, EVENT_READ, "a").unwrap();
+    sel.register(&b, EVENT_READ | EVENT_WRITE, "b").unwrap();
+    sel.backend.tags = HashMap::from([(fd(&gone), 0), (fd(&a), 1), (fd(&b), 2)]);
+    sel.backend.waits.push_back(Ok(vec![
+        (fd(&gone), EVENT_READ),
+        (fd(&a), EVENT_READ),
+        (fd(&b), EVENT_WRITE),
+    ]));
+    sel.backend.waits.push_back(Ok(vec![(fd(&b), EVENT_READ)]));
+    let mut ready = sel.select(Some(Duration::from_secs(60))).unwrap();
+    ready.sort_by_key(|(key, _)| key.data);
+    assert_eq!(ready.len(), 2, "{ready:?}");
+    assert_eq!((ready[0].0.data, ready[0].1), ("a", EVENT_READ));
+    assert_eq!(
+        (ready[1].0.data, ready[1].1),
+        ("b", EVENT_READ | EVENT_WRITE)
+    );
+    assert_eq!(sel.backend.timeouts.len(), 2);
+    assert_eq!(sel.backend.timeouts[1], Some(Duration::ZERO));
 }

@@ -128,3 +128,43 @@ impl Fileno for BorrowedSource<'_> {
         raw(*self)
     }
 }
+
+/// Refuses numbers that can never name an open source: negative fds on Unix,
+/// `INVALID_SOCKET` on Windows. One rule for every call that takes a number.
+#[inline]
+pub(crate) fn check_number(fd: RawSource) -> Result<(), SelectorError> {
+    #[cfg(unix)]
+    let invalid = fd < 0;
+    #[cfg(windows)]
+    let invalid = fd == RawSource::MAX;
+    if invalid {
+        Err(SelectorError::InvalidFd { fd })
+    } else {
+        Ok(())
+    }
+}
+
+/// Lends the descriptor a number names *now* to a kernel call that only looks the number up
+/// (`epoll_ctl`, `poll`, `kevent`, `polling`'s `modify`/`delete`): the one place a registered
+/// number is turned back into a borrowed source.
+///
+/// The number may have been closed, or reused by another file, since it was registered. So,
+/// unlike a real `BorrowedFd`/`BorrowedSocket`, what this returns does **not** promise an
+/// open descriptor: callers use it only as a number for such calls, and never read, write or
+/// close through it.
+#[inline]
+pub(crate) fn lend_number(fd: RawSource) -> Result<BorrowedSource<'static>, SelectorError> {
+    check_number(fd)?;
+    // SAFETY: the borrowed types' only validity invariant is that the value is not their niche
+    // (-1, `INVALID_SOCKET`), which `check_number` refuses. Their other promise, that the
+    // descriptor stays open for the borrow's lifetime, is an I/O-safety contract that may not
+    // hold here: the number may be closed or reused. That is harmless only because of the rule
+    // above: the kernel (or `polling`, which keeps its own table on Windows) looks the number
+    // up and answers EBADF/ENOENT for a closed one, or acts on whatever file a reused number
+    // names, which is what the callers document; no I/O and no close happen through it.
+    #[cfg(unix)]
+    return Ok(unsafe { BorrowedFd::borrow_raw(fd) });
+    // SAFETY: as above.
+    #[cfg(windows)]
+    return Ok(unsafe { BorrowedSocket::borrow_raw(fd) });
+}

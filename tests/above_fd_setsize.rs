@@ -131,7 +131,7 @@ fn try_pair() -> Option<(Stream, Stream)> {
 /// epoll's `fs.epoll.max_user_watches` is reached.
 fn out_of_watches(err: &std::io::Error) -> bool {
     #[cfg(unix)]
-    return os_code(err) == Some(libc::ENOSPC);
+    return err.raw_os_error() == Some(libc::ENOSPC);
     #[cfg(windows)]
     return {
         let _ = err;

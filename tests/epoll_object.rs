@@ -65,23 +65,15 @@ fn eventfd() -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-/// The `OsError` inside a kernel refusal.
-fn os_error(err: &io::Error) -> &OsError {
-    err.get_ref()
-        .and_then(|inner| inner.downcast_ref::<OsError>())
-        .unwrap_or_else(|| panic!("not an OsError: {err:?}"))
-}
-
-/// Asserts a kernel refusal of `fd`: its kind (`None` for EBADF, which has no kind of its
-/// own), OS code and a message naming the fd.
-fn assert_refused(result: io::Result<()>, kind: Option<ErrorKind>, code: i32, fd: RawFd) {
+/// Asserts a kernel refusal, as the kernel gave it: its kind (`None` for EBADF, which has
+/// no kind of its own) and its errno (Python's `e.errno`), with nothing wrapped around it.
+fn assert_refused(result: io::Result<()>, kind: Option<ErrorKind>, code: i32) {
     let err = result.expect_err("the call should have failed");
     if let Some(kind) = kind {
         assert_eq!(err.kind(), kind, "{err}");
     }
-    assert_eq!(os_code(&err), Some(code), "{err}");
-    assert_eq!(os_error(&err).fd(), fd, "{err}");
-    assert!(err.to_string().contains(&format!("fd {fd}")), "{err}");
+    assert_eq!(err.raw_os_error(), Some(code), "{err}");
+    assert!(err.get_ref().is_none(), "a bare OS error: {err:?}");
 }
 
 /// The events of waits until `count` distinct descriptors have reported (edge-triggered
@@ -161,7 +153,7 @@ fn register_closed_fd_is_ebadf() {
     // `closed_number` is lonely, so no test running in parallel reopens it.
     let closed = unsafe { BorrowedFd::borrow_raw(fd) };
     let ep = new();
-    assert_refused(ep.register(&closed, EPOLLIN), None, libc::EBADF, fd);
+    assert_refused(ep.register(&closed, EPOLLIN), None, libc::EBADF);
 }
 
 /// A second `register` of one file is `AlreadyExists` (EEXIST), through the same object or
@@ -176,7 +168,7 @@ fn register_twice_is_already_exists() {
         ep.register(&server, EPOLLIN | EPOLLOUT),
         ep.register(&server.as_fd(), EPOLLOUT),
     ] {
-        assert_refused(again, Some(ErrorKind::AlreadyExists), libc::EEXIST, fd);
+        assert_refused(again, Some(ErrorKind::AlreadyExists), libc::EEXIST);
     }
     assert!(ep.poll(ZERO, 4).unwrap().is_empty(), "the mask is still IN");
     (&client).write_all(b"x").unwrap();
@@ -203,7 +195,6 @@ fn from_fd_of_a_duplicate_shares_registrations_and_outlives_the_original() {
         ep.register(&server, EPOLLIN),
         Some(ErrorKind::AlreadyExists),
         libc::EEXIST,
-        server.as_raw_fd(),
     );
     ep.close();
     assert_eq!(poll_until(&ep2, 2).len(), 2);
@@ -280,7 +271,7 @@ fn unregister_closed_fd_is_ebadf() {
     ep.register(&server, Epoll::DEFAULT_MASK).unwrap();
     assert_eq!(ep.poll(SOON, 4).unwrap(), [(fd, EPOLLOUT)]);
     drop(server);
-    assert_refused(ep.unregister(fd), None, libc::EBADF, fd);
+    assert_refused(ep.unregister(fd), None, libc::EBADF);
     assert!(ep.poll(ZERO, 4).unwrap().is_empty());
 }
 
@@ -379,7 +370,6 @@ fn oneshot_disables_until_modify() {
         ep.register(&a, EPOLLIN | EPOLLONESHOT),
         Some(ErrorKind::AlreadyExists),
         libc::EEXIST,
-        fd,
     );
     ep.modify(&a, EPOLLIN | EPOLLONESHOT).unwrap();
     assert_eq!(ep.poll(ZERO, 4).unwrap(), [(fd, EPOLLIN)]);
@@ -482,7 +472,6 @@ fn modify_with_exclusive_is_invalid_input() {
         ep.modify(&c, EPOLLOUT),
         Some(ErrorKind::InvalidInput),
         libc::EINVAL,
-        c.as_raw_fd(),
     );
 }
 
@@ -504,7 +493,6 @@ fn regular_file_is_permission_denied() {
             ep.register(source, EPOLLIN),
             Some(ErrorKind::PermissionDenied),
             libc::EPERM,
-            source.as_raw_fd(),
         );
     }
 }
@@ -520,22 +508,11 @@ fn modify_and_unregister_unknown_are_not_found() {
         ep.modify(&a, EPOLLIN),
         Some(ErrorKind::NotFound),
         libc::ENOENT,
-        fd,
     );
-    assert_refused(
-        ep.unregister(&a),
-        Some(ErrorKind::NotFound),
-        libc::ENOENT,
-        fd,
-    );
+    assert_refused(ep.unregister(&a), Some(ErrorKind::NotFound), libc::ENOENT);
     ep.register(&a, EPOLLIN).unwrap();
     ep.unregister(fd).unwrap();
-    assert_refused(
-        ep.unregister(fd),
-        Some(ErrorKind::NotFound),
-        libc::ENOENT,
-        fd,
-    );
+    assert_refused(ep.unregister(fd), Some(ErrorKind::NotFound), libc::ENOENT);
 }
 
 /// `modify` of a registered fd that was closed meanwhile is EBADF.
@@ -547,7 +524,7 @@ fn modify_closed_fd_is_ebadf() {
     let ep = new();
     ep.register(&a, EPOLLIN).unwrap();
     drop(a);
-    assert_refused(ep.modify(fd, EPOLLOUT), None, libc::EBADF, fd);
+    assert_refused(ep.modify(fd, EPOLLOUT), None, libc::EBADF);
 }
 
 /// The epoll's own descriptor is refused (EINVAL); nesting one epoll in another works and
@@ -560,14 +537,13 @@ fn nesting_works_and_loops_are_refused() {
         inner.register(&inner, EPOLLIN),
         Some(ErrorKind::InvalidInput),
         libc::EINVAL,
-        inner.as_raw_fd(),
     );
     let (a, _b) = pair();
     inner.register(&a, EPOLLOUT).unwrap();
     outer.register(&inner, EPOLLIN).unwrap();
     assert_eq!(outer.poll(SOON, 4).unwrap(), [(inner.as_raw_fd(), EPOLLIN)]);
     let err = inner.register(&outer, EPOLLIN).unwrap_err();
-    assert_eq!(os_code(&err), Some(libc::ELOOP), "{err}");
+    assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
 }
 
 /// `maxevents` 0 is `InvalidInput` (Python: `ValueError`), for `poll` and `poll_into`.
@@ -768,12 +744,11 @@ fn closed_fd_keeps_reporting_while_a_duplicate_lives() {
     for _ in 0..2 {
         assert_eq!(ep.poll(SOON, 4).unwrap(), [(old, EPOLLIN)]);
     }
-    assert_refused(ep.unregister(old), None, libc::EBADF, old);
+    assert_refused(ep.unregister(old), None, libc::EBADF);
     assert_refused(
         ep.unregister(&twin),
         Some(ErrorKind::NotFound),
         libc::ENOENT,
-        twin.as_raw_fd(),
     );
     drop(twin);
     assert!(ep.poll(ZERO, 4).unwrap().is_empty());

@@ -7,12 +7,33 @@
 //! selector is run through the same three ways of keeping the file alive.
 //!
 //! Its own binary: the fork test's child holds a copy of every descriptor open at the time,
-//! which would keep other tests' peers from seeing a hang-up.
+//! which would keep other tests' peers from seeing a hang-up. The tests that change what the
+//! whole process may do (its descriptor limit) run alone ([`PROCESS`]).
 
 mod common;
 use common::*;
 use std::io::Write;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::sync::RwLockWriteGuard;
+use std::sync::{RwLock, RwLockReadGuard};
 use std::time::Duration;
+
+/// Taken for writing by the tests that change the process's descriptor limit (or fork while
+/// checking what a child does), for reading by every other test.
+static PROCESS: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    PROCESS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    PROCESS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// How long a select that must find nothing waits.
 const WAIT: Duration = Duration::from_millis(300);
@@ -172,6 +193,273 @@ fn live_twin_keeps_reporting(mut s: impl BaseSelector<Data>) {
     assert_eq!(ready.len(), 1, "{ready:?}");
 }
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+/// A registration that is gone but whose kernel entry lives on: `s` registered a socket with
+/// data pending, a twin (returned, with the peer) keeps its file open, and it was closed and
+/// unregistered. On epoll, the entry fires at every wait until the selector purges it.
+fn dead_entry(s: &mut impl BaseSelector<Data>) -> (Stream, Stream) {
+    let (a, mut peer) = pair();
+    let a = lonely(a);
+    peer.write_all(b"pending").unwrap();
+    s.register(&a, EVENT_READ | EVENT_WRITE, "dead").unwrap();
+    let fd = fd_of(&a);
+    let twin = a.try_clone().unwrap();
+    drop(a);
+    s.unregister(fd).unwrap();
+    (twin, peer)
+}
+
+/// Register a socket, `try_clone` it, close it, unregister its number, then put the same
+/// open file back at that number (`F_DUPFD`) and register it: epoll still had the dead
+/// registration's entry for exactly that file and number, and `register` said
+/// `AlreadyExists` while `get_key` and `modify` said `NotFound`. It registers now, and
+/// reports.
+#[cfg(unix)]
+fn same_file_back_at_its_number_registers_again(mut s: impl BaseSelector<Data>) {
+    let (a, mut peer) = pair();
+    let a = lonely(a);
+    let fd = fd_of(&a);
+    s.register(&a, EVENT_READ, "first").unwrap();
+    let twin = a.try_clone().unwrap();
+    drop(a);
+    s.unregister(fd).unwrap();
+    let back = Stream::from(dup_at(&twin, fd));
+    assert_eq!(fd_of(&back), fd, "the number was not free");
+    drop(twin);
+    assert_eq!(
+        s.register(&back, EVENT_READ, "again").unwrap().data,
+        "again"
+    );
+    peer.write_all(b"x").unwrap();
+    let ready = s.select(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(ready.len(), 1, "{ready:?}");
+    assert_eq!((ready[0].0.data, ready[0].1), ("again", EVENT_READ));
+    // And it goes for good with `unregister`.
+    s.unregister(&back).unwrap();
+    nothing_for_a_while(&mut s);
+}
+
+/// An outer epoll and a poll object watch the selector's `as_fd()`: through three purges,
+/// each of which swaps the selector's working set, they keep seeing its events (the purge
+/// used to replace the open file behind the number, and the watchers' entries died with it).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn watchers_keep_working_across_purges<S>(mut s: S)
+where
+    S: BaseSelector<Data> + std::os::unix::io::AsFd,
+{
+    use ioselectors::select::{Epoll, Poll, EPOLLIN, POLLIN};
+    use std::io::Read;
+    use std::os::unix::io::AsRawFd;
+    let number = s.as_fd().as_raw_fd();
+    let outer_epoll = Epoll::new().unwrap();
+    outer_epoll.register(&s.as_fd(), EPOLLIN).unwrap();
+    let mut outer_poll = Poll::new();
+    outer_poll.register(&s.as_fd(), POLLIN);
+    let (mut live, mut live_peer) = pair();
+    s.register(&live, EVENT_READ, "live").unwrap();
+    let mut dead = Vec::new();
+    for round in 0..3 {
+        dead.push(dead_entry(&mut s));
+        assert!(s.select(Some(Duration::ZERO)).unwrap().is_empty());
+        assert!(
+            outer_epoll
+                .poll(Some(Duration::ZERO), 4)
+                .unwrap()
+                .is_empty(),
+            "round {round}: the dead entry still shows through as_fd()"
+        );
+        live_peer.write_all(b"x").unwrap();
+        assert_eq!(
+            outer_epoll.poll(Some(Duration::from_secs(5)), 4).unwrap(),
+            [(number, EPOLLIN)],
+            "round {round}: the outer epoll lost the selector"
+        );
+        assert_eq!(
+            outer_poll.poll(Some(Duration::from_secs(5))).unwrap(),
+            [(number, POLLIN)],
+            "round {round}: the poll object lost the selector"
+        );
+        let ready = s.select(Some(Duration::ZERO)).unwrap();
+        assert_eq!(ready.len(), 1, "round {round}: {ready:?}");
+        assert_eq!(ready[0].0.data, "live");
+        live.read_exact(&mut [0]).unwrap();
+    }
+    assert_eq!(
+        std::os::unix::io::AsRawFd::as_raw_fd(&s.as_fd()),
+        number,
+        "as_fd() moved"
+    );
+}
+
+/// Lowers the soft `RLIMIT_NOFILE` to the lowest free descriptor number, so that the next
+/// descriptor this process opens fails with `EMFILE`; puts it back when dropped.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+struct OutOfDescriptors(libc::rlimit);
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl OutOfDescriptors {
+    fn now() -> OutOfDescriptors {
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes the struct we pass; dup and close act on fd 0 and the
+        // new descriptor only.
+        unsafe {
+            assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
+            let lowest_free = libc::dup(0);
+            assert!(lowest_free >= 0);
+            libc::close(lowest_free);
+            let new = libc::rlimit {
+                rlim_cur: lowest_free as libc::rlim_t,
+                rlim_max: old.rlim_max,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &new), 0);
+        }
+        OutOfDescriptors(old)
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Drop for OutOfDescriptors {
+    fn drop(&mut self) {
+        // SAFETY: setrlimit reads the struct we pass.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.0) };
+    }
+}
+
+/// A dead entry fires while the process is out of descriptors, so the selector cannot
+/// rebuild its set: `select(300 ms)` burned 300 ms of CPU (and `select(None)` spun until a
+/// descriptor freed up). Now the old set stays whole, a live event is reported, and with
+/// none, `select` returns `EMFILE` at once. Once descriptors are free, the purge happens.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn out_of_descriptors_is_an_error_not_a_spin(mut s: impl BaseSelector<Data>) {
+    use std::io::Read;
+    let (mut live, mut live_peer) = pair();
+    s.register(&live, EVENT_READ, "live").unwrap();
+    let _dead = dead_entry(&mut s);
+    {
+        let _limit = OutOfDescriptors::now();
+        let cpu_before = thread_cpu();
+        let (took, result) = timed(|| s.select(Some(WAIT)));
+        let cpu = thread_cpu() - cpu_before;
+        assert_eq!(
+            result
+                .map(|ready| ready.len())
+                .map_err(|err| err.raw_os_error()),
+            Err(Some(libc::EMFILE))
+        );
+        assert!(took < WAIT, "returned after {took:?}");
+        assert!(cpu < WAIT / 3, "select() spun: {cpu:?} of CPU");
+        live_peer.write_all(b"x").unwrap();
+        let ready = s.select(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(ready.len(), 1, "{ready:?}");
+        assert_eq!(ready[0].0.data, "live");
+        live.read_exact(&mut [0]).unwrap();
+    }
+    nothing_for_a_while(&mut s);
+    live_peer.write_all(b"y").unwrap();
+    let ready = s.select(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(ready.len(), 1, "{ready:?}");
+}
+
+/// Makes every `EPOLL_CTL_ADD` of this process fail with `ENOSPC`, as epoll does past
+/// `/proc/sys/fs/epoll/max_user_watches`: a seccomp filter, for the forked child that
+/// calls it (it cannot be removed).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn epoll_adds_fail_with_enospc() {
+    use libc::{sock_filter, sock_fprog};
+    let stmt = |code: u32, k: u32| sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let nr = std::mem::offset_of!(libc::seccomp_data, nr) as u32;
+    let op = std::mem::offset_of!(libc::seccomp_data, args) as u32 + 8; // args[1], low half
+    let filter = [
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, nr),
+        jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            libc::SYS_epoll_ctl as u32,
+            0,
+            3,
+        ),
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, op),
+        jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            libc::EPOLL_CTL_ADD as u32,
+            0,
+            1,
+        ),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSPC as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let program = sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut sock_filter,
+    };
+    // SAFETY: prctl reads `program`, which points to `filter`; both live for the call. The
+    // filter only fails `epoll_ctl(EPOLL_CTL_ADD)` and lets everything else through.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const sock_fprog
+            ),
+            0
+        );
+    }
+}
+
+/// A dead entry fires and the rebuilt set cannot take a live registration (`ENOSPC`, epoll's
+/// watch limit): the registration was left out with `let _ =`, and stopped reporting while
+/// its key stayed. Now the rebuild is abandoned whole: `select` says `ENOSPC`, and the live
+/// registration keeps reporting from the old set. In a forked child (the fault is injected
+/// with seccomp, which cannot be undone).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn a_rebuild_that_cannot_take_every_registration_is_abandoned(mut s: impl BaseSelector<Data>) {
+    use std::io::Read;
+    let (mut live, mut live_peer) = pair();
+    s.register(&live, EVENT_READ, "live").unwrap();
+    let _dead = dead_entry(&mut s);
+    let mut ready = Vec::with_capacity(4);
+    let code = in_child(|| {
+        epoll_adds_fail_with_enospc();
+        match s.select_into(Some(Duration::ZERO), &mut ready) {
+            Err(err) if err.raw_os_error() == Some(libc::ENOSPC) => {}
+            Err(_) => return 1,
+            Ok(_) => return 2,
+        }
+        if live_peer.write_all(b"x").is_err() {
+            return 3;
+        }
+        match s.select_into(Some(Duration::from_secs(5)), &mut ready) {
+            Ok(1) if ready[0].0.data == "live" => {}
+            _ => return 4,
+        }
+        if live.read_exact(&mut [0]).is_err() {
+            return 5;
+        }
+        0
+    });
+    assert_eq!(
+        code, 0,
+        "1: another error, 2: no error, 3: write failed, 4: the live registration was lost"
+    );
+}
+
 macro_rules! suite {
     ($name:ident, $type:ty, $new:expr) => {
         mod $name {
@@ -183,6 +471,7 @@ macro_rules! suite {
 
             #[test]
             fn try_clone_then_close_then_unregister() {
+                let _shared = shared();
                 dead_registration_stays_silent(new(), Twin::TryClone);
             }
 
@@ -190,6 +479,7 @@ macro_rules! suite {
             #[cfg(unix)]
             #[test]
             fn dup_then_close_then_unregister() {
+                let _shared = shared();
                 dead_registration_stays_silent(new(), Twin::Dup);
             }
 
@@ -197,6 +487,7 @@ macro_rules! suite {
             #[cfg(unix)]
             #[test]
             fn forked_child_holds_it() {
+                let _shared = shared();
                 dead_registration_stays_silent(new(), Twin::ForkedChild);
             }
 
@@ -204,6 +495,7 @@ macro_rules! suite {
             #[cfg(unix)]
             #[test]
             fn reused_number_after_try_clone() {
+                let _shared = shared();
                 reused_number_gets_no_ghost_events(new(), Twin::TryClone);
             }
 
@@ -211,15 +503,68 @@ macro_rules! suite {
             #[cfg(unix)]
             #[test]
             fn reused_number_after_fork() {
+                let _shared = shared();
                 reused_number_gets_no_ghost_events(new(), Twin::ForkedChild);
             }
 
             #[test]
             fn live_twin_keeps_reporting() {
+                let _shared = shared();
                 super::live_twin_keeps_reporting(new());
+            }
+
+            // Unix only: the number is reused on purpose with fcntl(F_DUPFD).
+            #[cfg(unix)]
+            #[test]
+            fn same_file_back_at_its_number_registers_again() {
+                let _shared = shared();
+                super::same_file_back_at_its_number_registers_again(new());
             }
         }
     };
 }
 
 for_every_selector!(suite);
+
+/// The selectors whose kernel set keeps the entries of dead registrations (epoll): they
+/// purge, and the purge is what these tests are about.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+macro_rules! purging_suite {
+    ($name:ident, $type:ty, $new:expr) => {
+        mod $name {
+            use super::*;
+
+            fn new() -> $type {
+                $new.unwrap()
+            }
+
+            #[test]
+            fn watchers_keep_working_across_purges() {
+                let _shared = shared();
+                super::super::watchers_keep_working_across_purges(new());
+            }
+
+            #[test]
+            fn out_of_descriptors_is_an_error_not_a_spin() {
+                let _alone = alone();
+                super::super::out_of_descriptors_is_an_error_not_a_spin(new());
+            }
+
+            #[test]
+            fn a_rebuild_that_cannot_take_every_registration_is_abandoned() {
+                let _alone = alone();
+                super::super::a_rebuild_that_cannot_take_every_registration_is_abandoned(new());
+            }
+        }
+    };
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod purging {
+    use super::*;
+    purging_suite!(default, DefaultSelector<Data>, DefaultSelector::new());
+    purging_suite!(epoll, EpollSelector<Data>, EpollSelector::new());
+    // Over its poll backend, `polling` watches numbers: nothing to purge.
+    #[cfg(not(polling_test_poll_backend))]
+    purging_suite!(polling, PollingSelector<Data>, PollingSelector::new());
+}

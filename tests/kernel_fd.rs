@@ -66,3 +66,110 @@ fn polling_fileno() {
     cloexec_and_released_on_drop(PollingSelector::<Data>::new().unwrap());
     cloexec_and_released_on_drop(PollingSelector::<Data>::with_emulated_level().unwrap());
 }
+
+/// The descriptors an epoll watches (the `tfd:` lines of its fdinfo).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn watched_by(epoll: RawFd) -> Vec<RawFd> {
+    std::fs::read_to_string(format!("/proc/self/fdinfo/{epoll}"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.strip_prefix("tfd:"))
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Python's `close()` releases the epoll and its entries; `EpollSelector` kept both until
+/// drop. Now the working set goes at `close()`, entries and all, and `as_fd()` is left
+/// holding nothing (it stays open until drop, so that it is sound for the selector's life).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn close_releases_the_epoll_set_and_its_entries() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pairs: Vec<_> = (0..3).map(|_| pair()).collect();
+    let before = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let mut s = EpollSelector::<Data>::new().unwrap();
+    for (a, _) in &pairs {
+        s.register(a, EVENT_READ, "a").unwrap();
+    }
+    let fd = s.as_raw_fd();
+    let [set] = watched_by(fd)[..] else {
+        panic!("as_fd() should hold the working set alone")
+    };
+    assert_eq!(watched_by(set).len(), 3);
+    s.close();
+    assert!(watched_by(fd).is_empty(), "the working set is still there");
+    assert!(!is_open(set), "the working set is still open");
+    assert!(is_open(fd));
+    drop(s);
+    assert_eq!(std::fs::read_dir("/proc/self/fd").unwrap().count(), before);
+}
+
+/// `PollingSelector` deletes its registrations at `close()`: the poller (behind `as_fd()`,
+/// here an epoll) watches none of them any more.
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    not(polling_test_poll_backend)
+))]
+#[test]
+fn polling_close_deletes_every_registration() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pairs: Vec<_> = (0..3).map(|_| pair()).collect();
+    let mut s = PollingSelector::<Data>::new().unwrap();
+    for (a, _) in &pairs {
+        s.register(a, EVENT_READ, "a").unwrap();
+    }
+    let [poller] = watched_by(s.as_raw_fd())[..] else {
+        panic!("as_fd() should hold the poller alone")
+    };
+    let ours = |watched: Vec<RawFd>| {
+        watched
+            .into_iter()
+            .filter(|fd| pairs.iter().any(|(a, _)| a.as_raw_fd() == *fd))
+            .count()
+    };
+    assert_eq!(ours(watched_by(poller)), 3);
+    s.close();
+    assert_eq!(ours(watched_by(poller)), 0);
+}
+
+/// A forked child that closes and drops its copy of the parent's selector leaves the
+/// parent's registrations alone: the child's `close()` deleted them from the kernel's set,
+/// which parent and child share on epoll. (On kqueue, where the child does not inherit the
+/// kqueue, it would have deleted from, and closed, whatever has that number in the child.)
+#[test]
+fn close_in_a_forked_child_leaves_the_parents_registrations() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    fn check<S: BaseSelector<Data>>(mut s: S) {
+        use std::io::Write;
+        let (a, mut peer) = pair();
+        s.register(&a, EVENT_READ, "a").unwrap();
+        let mut s = Some(s);
+        assert_eq!(
+            in_child(|| {
+                if let Some(mut s) = s.take() {
+                    s.close();
+                }
+                0
+            }),
+            0
+        );
+        let mut s = s.unwrap();
+        peer.write_all(b"x").unwrap();
+        let ready = s.select(Some(std::time::Duration::from_secs(5))).unwrap();
+        assert_eq!(
+            ready.len(),
+            1,
+            "the child's close() took the parent's registration"
+        );
+    }
+    check(DefaultSelector::<Data>::new().unwrap());
+    check(PollSelector::<Data>::new().unwrap());
+    check(PollingSelector::<Data>::new().unwrap());
+    check(PollingSelector::<Data>::with_emulated_level().unwrap());
+}

@@ -230,6 +230,21 @@ fn unregister_unknown_is_not_found() {
     assert!(p.is_empty());
 }
 
+/// A negative number is `InvalidInput` (Python: `ValueError`), as everywhere in the crate,
+/// not `NotFound`: it can never be registered.
+#[cfg(unix)]
+#[test]
+fn negative_numbers_are_invalid_input() {
+    let mut p = Poll::new();
+    for fd in [-1, -2, RawSource::MIN] {
+        let err = p.modify(fd, POLLIN).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_eq!(err.to_string(), format!("invalid file descriptor {fd}"));
+        let err = p.unregister(fd).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+}
+
 // ---- test_poll2
 
 /// A writer sends 10 lines 50 ms apart, then closes; the reader polls with the timeouts of

@@ -88,10 +88,10 @@ fn closed_fd_fails_the_whole_call_with_ebadf() {
         (none, none, &list[..]),
     ] {
         let err = refused(select(r, w, x, SOON));
-        assert_eq!(os_code(&err), Some(libc::EBADF), "{err}");
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
         let mut selected = Selected::new();
         let err = select_into(r, w, x, SOON, &mut selected).unwrap_err();
-        assert_eq!(os_code(&err), Some(libc::EBADF), "{err}");
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
     }
 }
 
@@ -357,6 +357,50 @@ fn fd_at_or_above_fd_setsize_is_invalid_input_naming_the_fd() {
         let err = select_into(r, w, x, ZERO, &mut selected).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     }
+}
+
+/// A list of more than `FD_SETSIZE` items (one socket repeated) is `InvalidInput`, as
+/// Python's "too many file descriptors in select()"; `FD_SETSIZE` items are fine.
+// Unix only: Windows' `select()` has no such limit.
+#[cfg(unix)]
+#[test]
+fn more_than_fd_setsize_items_is_invalid_input() {
+    use ioselectors::select::FD_SETSIZE;
+    use std::io::ErrorKind;
+    let (a, _b) = pair();
+    let full = vec![&a; FD_SETSIZE];
+    let (_, w, _) = select(NONE, &full, NONE, ZERO).unwrap();
+    assert_eq!(w.len(), FD_SETSIZE);
+    let over = vec![&a; FD_SETSIZE + 1];
+    for (r, w, x) in [
+        (&over[..], &[][..], &[][..]),
+        (&[][..], &over[..], &[][..]),
+        (&[][..], &[][..], &over[..]),
+    ] {
+        let err = refused(select(r, w, x, ZERO));
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("too many file descriptors in select()"),
+            "{err}"
+        );
+    }
+}
+
+/// A negative number (only `unsafe` code can lend one) is `InvalidInput` naming it and its
+/// place, as Python's `ValueError`.
+#[cfg(unix)]
+#[test]
+fn negative_number_is_invalid_input() {
+    use std::io::ErrorKind;
+    use std::os::unix::io::BorrowedFd;
+    // SAFETY: a number no descriptor has; `select()` refuses it before any system call.
+    let negative = unsafe { BorrowedFd::borrow_raw(-2) };
+    let (a, _b) = pair();
+    let list = [a.as_source(), negative];
+    let err = refused(select(&list, NONE, NONE, ZERO));
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert_eq!(err.to_string(), "invalid file descriptor -2 (rlist[1])");
 }
 
 /// Three empty lists sleep for the whole timeout (Windows too, where Winsock itself would

@@ -5,13 +5,13 @@
 //! (`try_clone`, `dup`, a forked child) and then closed keeps its kernel entry after
 //! `unregister`, and its events keep waking `epoll_wait`. Each entry's data word holds the
 //! registration's tag beside the number, so such an event is told apart from one of a new
-//! registration that reuses the number; when one shows up, the kernel's set is rebuilt from
-//! the live registrations and installed at the same descriptor number.
+//! registration that reuses the number; when one shows up, the working set is rebuilt from
+//! the live registrations and swapped in behind the descriptor `as_fd()` lends ([`Outer`]).
 
 use crate::backend::sealed::Os;
-use crate::backend::Tag;
+use crate::backend::{out_of_resources, room, Tag};
 use crate::select::{self, EpollEvents, EpollFlags};
-use crate::source::{BorrowedSource, RawSource};
+use crate::source::{lend_number, BorrowedSource, RawSource};
 use crate::{Events, Selector};
 use std::io;
 use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -20,10 +20,19 @@ use std::time::Duration;
 /// The backend of [`EpollSelector`](crate::EpollSelector): a [`select::Epoll`].
 #[derive(Debug)]
 pub struct Epoll {
-    epoll: select::Epoll,
+    /// The working set: every live registration (and the entries of dead ones that a
+    /// duplicate keeps alive, until a purge). Waits go to it directly: one syscall. `None`
+    /// once closed.
+    set: Option<select::Epoll>,
+    /// What `as_fd()` lends: holds `set`, and nothing else.
+    outer: Outer,
     /// Grows with the number of registrations (so one wait can return every ready fd) and
     /// never shrinks, so steady-state waits do not allocate.
     events: EpollEvents,
+    /// How many dead entries the working set may hold: one per `unregister` the kernel
+    /// refused since the last purge (the number was closed or reused, so the entry may live
+    /// on). Waits make room for them too, so that they never crowd out a live event.
+    maybe_dead: usize,
 }
 
 fn flags(events: Events) -> EpollFlags {
@@ -60,22 +69,35 @@ impl Os for Epoll {
     const NAME: &'static str = "epoll";
 
     fn open() -> io::Result<Self> {
+        let set = select::Epoll::new()?;
         Ok(Epoll {
-            epoll: select::Epoll::new()?,
+            outer: Outer::new(&set)?,
+            set: Some(set),
             events: EpollEvents::with_capacity(1),
+            maybe_dead: 0,
         })
     }
 
     #[inline]
     fn add(&mut self, source: BorrowedSource<'_>, events: Events, tag: Tag) -> io::Result<()> {
-        let fd = source.as_raw_fd();
-        self.epoll
-            .register_with_data(&source, flags(events), data(fd, tag))
+        let set = self.set()?;
+        let data = data(source.as_raw_fd(), tag);
+        match set.register_with_data(&source, flags(events), data) {
+            // The registry holds nothing under this number, yet the kernel has an entry for
+            // this very file under it: a dead registration's, left behind when the number
+            // was closed (and unregistered) while a duplicate kept the file open, and now
+            // back at the number. It belongs to nobody: replace it.
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                let _ = set.unregister(source.as_raw_fd());
+                set.register_with_data(&source, flags(events), data)
+            }
+            result => result,
+        }
     }
 
     #[inline]
     fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
-        self.epoll
+        self.set()?
             .modify_with_data(fd, flags(events), data(fd, tag))
     }
 
@@ -84,7 +106,11 @@ impl Os for Epoll {
         // EBADF (closed) or ENOENT (number reused): the kernel no longer has an entry under
         // this number, or keeps one for a duplicate's sake; `purge` deals with the latter if
         // it ever fires.
-        let _ = self.epoll.unregister(fd);
+        if let Ok(set) = self.set() {
+            if set.unregister(fd).is_err() {
+                self.maybe_dead = self.maybe_dead.saturating_add(1);
+            }
+        }
     }
 
     #[inline(always)]
@@ -97,8 +123,9 @@ impl Os for Epoll {
     where
         F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
-        self.events.reserve(registered.max(1));
-        self.epoll.wait(timeout, &mut self.events)?;
+        let set = self.set.as_ref().ok_or_else(closed)?;
+        self.events.reserve(room(registered, self.maybe_dead));
+        set.wait(timeout, &mut self.events)?;
         for event in self.events.iter() {
             let tag = (event.data() >> 32) as Tag;
             on_ready(event.fd(), Some(tag), readiness(event.events()));
@@ -107,33 +134,94 @@ impl Os for Epoll {
     }
 
     #[cold]
-    fn purge(&mut self, live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>) {
-        let Ok(fresh) = select::Epoll::new() else {
-            return; // out of descriptors: keep the old set, and try again next time
-        };
+    fn purge(
+        &mut self,
+        live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
+    ) -> io::Result<()> {
+        let fresh = select::Epoll::new()?;
         for (fd, events, tag) in live {
-            // SAFETY: epoll_ctl only looks the number up: a registration whose source was
-            // closed without `unregister` gets EBADF and is left out, as the kernel had
-            // already dropped it. No I/O is done on the descriptor; the borrow ends here.
-            let source = unsafe { BorrowedFd::borrow_raw(fd) };
-            let _ = fresh.register_with_data(&source, flags(events), data(fd, tag));
+            let added = lend_number(fd)
+                .map_err(io::Error::from)
+                .and_then(|source| fresh.register_with_data(&source, flags(events), data(fd, tag)));
+            match added {
+                Err(err) if out_of_resources(&err) => return Err(err),
+                // Closed without `unregister` (or its number now names something epoll
+                // refuses): the kernel had already dropped its entry, and so does this set.
+                Ok(()) | Err(_) => {}
+            }
         }
-        // Same number, new instance: `as_fd()` holders keep a working epoll.
-        let _ = self.epoll.replace_with(fresh);
+        self.outer.swap(self.set()?, &fresh)?;
+        // The old set is closed here, and the dead entries with it.
+        self.set = Some(fresh);
+        self.maybe_dead = 0;
+        Ok(())
+    }
+
+    fn close(&mut self, _registered: &mut dyn Iterator<Item = RawSource>) {
+        // The working set is closed, and every entry in it goes (in a forked child, only this
+        // process's copy of it: the parent's set is untouched). `outer`, which `as_fd()`
+        // lends, stays open until drop, holding nothing.
+        self.set = None;
+        self.events = EpollEvents::with_capacity(1);
+    }
+}
+
+impl Epoll {
+    #[inline(always)]
+    fn set(&self) -> io::Result<&select::Epoll> {
+        self.set.as_ref().ok_or_else(closed)
+    }
+}
+
+/// What the kernel would say of a closed epoll; the registry refuses every call after
+/// `close()` before it gets here.
+#[cold]
+fn closed() -> io::Error {
+    rustix::io::Errno::BADF.into()
+}
+
+/// The descriptor an epoll-based selector lends through `as_fd()`: an epoll that holds
+/// nothing but the selector's working set, for `EPOLLIN`. It is readable exactly when the
+/// working set has events, and its number and open file never change, so a purge can swap
+/// the working set underneath whoever watches the selector (an outer epoll, a `Poll`), and
+/// their entry keeps working.
+#[derive(Debug)]
+pub(crate) struct Outer(select::Epoll);
+
+impl Outer {
+    pub(crate) fn new(set: &impl AsFd) -> io::Result<Outer> {
+        let outer = select::Epoll::new()?;
+        outer.register(set, EpollFlags::IN)?;
+        Ok(Outer(outer))
+    }
+
+    /// Holds `new` instead of `old`. `new` is added first, so a failure leaves it as it was.
+    pub(crate) fn swap(&self, old: &impl AsFd, new: &impl AsFd) -> io::Result<()> {
+        self.0.register(new, EpollFlags::IN)?;
+        // Cannot fail: `old` is open and registered. Closing it would drop the entry anyway.
+        let _ = self.0.unregister(old.as_fd().as_raw_fd());
+        Ok(())
+    }
+}
+
+impl AsFd for Outer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 }
 
 impl<T> AsFd for Selector<Epoll, T> {
-    /// The epoll descriptor (Python's `fileno()`), e.g. to nest this selector in another.
-    /// It is close-on-exec, and stays open (under the same number) until the selector is
-    /// dropped.
+    /// A descriptor that is readable while this selector has events ready (Python's
+    /// `fileno()`), e.g. to nest this selector in another: an epoll holding the selector's
+    /// working set. It is close-on-exec, and stays open, under the same number and watching
+    /// the selector's current set, until the selector is dropped.
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.backend.epoll.as_fd()
+        self.backend.outer.as_fd()
     }
 }
 
 impl<T> AsRawFd for Selector<Epoll, T> {
     fn as_raw_fd(&self) -> RawFd {
-        self.backend.epoll.as_raw_fd()
+        self.as_fd().as_raw_fd()
     }
 }

@@ -104,16 +104,48 @@ pub(crate) mod sealed {
 
         /// Called after a wait that reported an event of no live registration: makes the
         /// kernel forget every entry but the `live` ones, so that the dead one stops waking
-        /// waits. Backends that watch by number (poll, select) never report such events.
-        fn purge(&mut self, live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>) {
+        /// waits. All or nothing: if the kernel's set cannot be rebuilt in full (no descriptor
+        /// or memory left), the old set stays in force, whole, and the error is returned.
+        /// Backends that watch by number (poll, select) never report such events.
+        fn purge(
+            &mut self,
+            live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
+        ) -> io::Result<()> {
             let _ = live;
+            Ok(())
         }
 
         /// Releases what the registrations hold in the kernel. `registered` lists the
-        /// descriptors still registered. The kernel object itself lives until drop, so that
-        /// `as_fd()` stays sound for the selector's whole life.
+        /// descriptors still registered. The descriptor `as_fd()` lends lives until drop, so
+        /// that it stays sound for the selector's whole life; in a forked child, nothing that
+        /// belongs to the parent is touched.
         fn close(&mut self, registered: &mut dyn Iterator<Item = RawSource>) {
             let _ = registered;
         }
     }
+}
+
+/// Whether a purge's re-add failed for want of kernel resources (memory, or epoll's
+/// `max_user_watches`), so that the rebuild must be abandoned, rather than because the
+/// registration's number no longer names what was registered (closed: `EBADF`; reused by a
+/// file the mechanism refuses: `EPERM`, …). The kernel had dropped the entry of such a
+/// registration already, so the rebuilt set leaves it out too.
+#[cfg(unix)]
+pub(crate) fn out_of_resources(err: &io::Error) -> bool {
+    use rustix::io::Errno;
+    err.raw_os_error().is_some_and(|code| {
+        code == Errno::NOMEM.raw_os_error() || code == Errno::NOSPC.raw_os_error()
+    })
+}
+
+/// Room for events in one wait: every registration's, and the dead entries' that may still
+/// be in the kernel's set, so that those never crowd out a live event. The room for dead
+/// entries is capped, so that a program that keeps closing before `unregister` (each one
+/// counts, as the kernel cannot say whether a duplicate keeps the entry alive) does not grow
+/// the buffer without bound; past the cap, a purge and one more look make up for it.
+#[inline(always)]
+pub(crate) fn room(registered: usize, maybe_dead: usize) -> usize {
+    registered
+        .saturating_add(maybe_dead.min(registered.max(64)))
+        .max(1)
 }

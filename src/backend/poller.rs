@@ -6,11 +6,12 @@
 //! runs on Linux ([`Selector::with_emulated_level`]), so it is tested where CI can run it.
 
 use crate::backend::sealed::Os;
-use crate::backend::{Exclusive, Tag};
-use crate::source::{self, BorrowedSource, RawSource};
+use crate::backend::{room, Exclusive, Tag};
+use crate::source::{self, lend_number, BorrowedSource, RawSource};
 use crate::{Events, Selector};
 use polling::{Event, PollMode, Poller};
 use std::io;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
@@ -18,12 +19,23 @@ use std::time::Duration;
 /// `KqueueSelector`, `IocpSelector` and `EventPortSelector` on those systems).
 #[derive(Debug)]
 pub struct Polling {
-    poller: Poller,
+    /// Dropped only where that is safe (see `Drop`).
+    poller: ManuallyDrop<Poller>,
     /// `polling::Events` is not `Sync`; behind `Exclusive` it is reached through `&mut self`
     /// only, which keeps the selector `Sync`.
     events: Exclusive<polling::Events>,
     /// `Level`, or `Oneshot` when level-triggering is emulated by re-arming.
     mode: PollMode,
+    /// How many dead entries the poller may hold (see the epoll backend's field).
+    maybe_dead: usize,
+    /// What `as_fd()` lends on Linux and Android (see `Outer`).
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        not(polling_test_poll_backend)
+    ))]
+    outer: crate::backend::epoll::Outer,
+    /// The process that made the poller.
+    pid: u32,
 }
 
 fn interest(key: usize, events: Events) -> Event {
@@ -60,42 +72,95 @@ cfg_if::cfg_if! {
 }
 
 cfg_if::cfg_if! {
-    if #[cfg(unix)] {
-        fn borrow(fd: RawSource) -> BorrowedSource<'static> {
-            // SAFETY: `polling` passes the number to the kernel (kevent, epoll_ctl,
-            // port_associate), which answers EBADF/ENOENT for a closed or reused fd. No I/O is
-            // done on the descriptor, and the borrow does not escape the call.
-            unsafe { std::os::unix::io::BorrowedFd::borrow_raw(fd) }
+    // Linux and Android: `polling` is epoll there, which can keep the entries of dead
+    // registrations: `as_fd()` lends an epoll holding the poller, so a purge can swap
+    // pollers underneath whoever watches the selector.
+    if #[cfg(all(any(target_os = "linux", target_os = "android"), not(polling_test_poll_backend)))] {
+        use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+        impl<T> AsFd for Selector<Polling, T> {
+            /// A descriptor that is readable while this selector has events ready (Python's
+            /// `fileno()`): an epoll holding the poller's epoll. It stays open, under the
+            /// same number and watching the selector's current poller, until the selector is
+            /// dropped.
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.backend.outer.as_fd()
+            }
         }
-    } else {
-        fn borrow(fd: RawSource) -> BorrowedSource<'static> {
-            // SAFETY: `polling` looks the socket up in its own table of registered sockets
-            // (an unknown one gives NotFound) before handing it to AFD; no I/O is done on
-            // it, and the borrow does not escape the call.
-            unsafe { std::os::windows::io::BorrowedSocket::borrow_raw(fd) }
+
+        impl<T> AsRawFd for Selector<Polling, T> {
+            fn as_raw_fd(&self) -> RawFd {
+                self.as_fd().as_raw_fd()
+            }
+        }
+    } else if #[cfg(all(unix, not(polling_test_poll_backend)))] {
+        use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+        impl<T> AsFd for Selector<Polling, T> {
+            /// The kernel object (the kqueue, or event port): Python's `fileno()`. It stays
+            /// open until the selector is dropped.
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.backend.poller.as_fd()
+            }
+        }
+
+        impl<T> AsRawFd for Selector<Polling, T> {
+            fn as_raw_fd(&self) -> RawFd {
+                self.as_fd().as_raw_fd()
+            }
         }
     }
 }
 
 impl Polling {
-    fn with_poller(poller: Poller, mode: PollMode) -> Self {
-        Polling {
-            poller,
+    fn with_poller(poller: Poller, mode: PollMode) -> io::Result<Self> {
+        Ok(Polling {
+            #[cfg(all(
+                any(target_os = "linux", target_os = "android"),
+                not(polling_test_poll_backend)
+            ))]
+            outer: crate::backend::epoll::Outer::new(&poller)?,
+            poller: ManuallyDrop::new(poller),
             events: Exclusive(polling::Events::with_capacity(NonZeroUsize::MIN)),
             mode,
-        }
+            maybe_dead: 0,
+            pid: std::process::id(),
+        })
     }
 
-    fn add_raw(&self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
-        // SAFETY: `polling` asks that a source be deleted before it is closed. The registry
-        // deletes it at `unregister` and at `close`; a source its owner closes while it is
-        // still registered is dropped from the kernel's set by the kernel itself, and a later
-        // `add` of the same number is handled below (polling#262).
-        unsafe {
-            self.poller
-                .add_with_mode(fd, interest(key(fd, tag), events), self.mode)
-        }
+    /// Whether this is the process that made the poller, not a forked child. A child must
+    /// not touch it: a kqueue is not inherited, so in the child its number is closed or names
+    /// an unrelated file (polling#37, python/cpython#110395); and an epoll is shared with the
+    /// parent, whose set the child would change (`polling` deletes its own entries from it
+    /// when dropped).
+    fn is_maker(&self) -> bool {
+        self.pid == std::process::id()
     }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        if self.is_maker() {
+            // SAFETY: dropped exactly once, here; `self.poller` is not used after `drop`.
+            unsafe { ManuallyDrop::drop(&mut self.poller) }
+        }
+        // In a forked child it is forgotten (see `is_maker`); its descriptors, if the child
+        // has copies, close when the child exits.
+    }
+}
+
+fn add_raw(
+    poller: &Poller,
+    mode: PollMode,
+    fd: RawSource,
+    events: Events,
+    tag: Tag,
+) -> io::Result<()> {
+    // SAFETY: `polling` asks that a source be deleted before it is closed. The registry
+    // deletes it at `unregister` and at `close`; a source its owner closes while it is
+    // still registered is dropped from the kernel's set by the kernel itself, and a later
+    // `add` of the same number is handled in `add` (polling#262).
+    unsafe { poller.add_with_mode(fd, interest(key(fd, tag), events), mode) }
 }
 
 impl Os for Polling {
@@ -108,19 +173,20 @@ impl Os for Polling {
         } else {
             PollMode::Oneshot
         };
-        Ok(Polling::with_poller(poller, mode))
+        Polling::with_poller(poller, mode)
     }
 
     #[inline]
     fn add(&mut self, source: BorrowedSource<'_>, events: Events, tag: Tag) -> io::Result<()> {
         let fd = source::raw(source);
-        match self.add_raw(fd, events, tag) {
-            // polling#262: kqueue keeps tracking an fd that was closed without `delete`, so
-            // its reused number is refused. Our registry does not hold it: drop the stale
-            // entry and add again.
+        match add_raw(&self.poller, self.mode, fd, events, tag) {
+            // The registry holds nothing under this number, yet the poller has an entry for
+            // it: kqueue's for an fd closed without `delete` (polling#262), or epoll's for
+            // this very file, left by a dead registration while a duplicate kept the file
+            // open. It belongs to nobody: drop it and add again.
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
                 let _ = self.poller.delete(source);
-                self.add_raw(fd, events, tag)
+                add_raw(&self.poller, self.mode, fd, events, tag)
             }
             result => result,
         }
@@ -129,12 +195,16 @@ impl Os for Polling {
     #[inline]
     fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
         self.poller
-            .modify_with_mode(borrow(fd), interest(key(fd, tag), events), self.mode)
+            .modify_with_mode(lend_number(fd)?, interest(key(fd, tag), events), self.mode)
     }
 
     #[inline]
     fn delete(&mut self, fd: RawSource) {
-        let _ = self.poller.delete(borrow(fd));
+        if let Ok(source) = lend_number(fd) {
+            if self.poller.delete(source).is_err() {
+                self.maybe_dead = self.maybe_dead.saturating_add(1);
+            }
+        }
     }
 
     #[inline(always)]
@@ -147,8 +217,9 @@ impl Os for Polling {
     where
         F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
-        // kqueue reports READ and WRITE as two events: room for both, for every fd.
-        let needed = registered.saturating_mul(2).max(1);
+        // kqueue reports READ and WRITE as two events: room for both, for every fd, and for
+        // the entries of dead registrations.
+        let needed = room(registered, self.maybe_dead).saturating_mul(2);
         let buffer = &mut self.events.0;
         if buffer.capacity().get() < needed {
             *buffer = polling::Events::with_capacity(
@@ -172,11 +243,13 @@ impl Os for Polling {
                     // The fd fired and is now disarmed: re-arm it, so it is reported again for
                     // as long as it stays ready. A dead registration is left disarmed, so it
                     // never fires again.
-                    let _ = self.poller.modify_with_mode(
-                        borrow(fd),
-                        interest(event.key, events),
-                        self.mode,
-                    );
+                    if let Ok(source) = lend_number(fd) {
+                        let _ = self.poller.modify_with_mode(
+                            source,
+                            interest(event.key, events),
+                            self.mode,
+                        );
+                    }
                 }
             }
         }
@@ -184,27 +257,43 @@ impl Os for Polling {
     }
 
     /// Level mode only: a one-shot entry of a dead registration was not re-armed and never
-    /// fires again. A new poller replaces the old one (its descriptor number changes: on
-    /// kqueue, IOCP and event ports, where `PollingSelector` is the default, entries follow
-    /// descriptors and this never happens).
+    /// fires again. A new poller replaces the old one, behind the same `as_fd()` on Linux (on
+    /// kqueue, IOCP and event ports entries follow descriptors, and this never happens).
     #[cold]
-    fn purge(&mut self, live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>) {
+    fn purge(
+        &mut self,
+        live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
+    ) -> io::Result<()> {
         if self.mode == PollMode::Oneshot {
-            return;
+            return Ok(());
         }
-        let Ok(poller) = Poller::new() else {
-            return; // out of descriptors: keep the old poller, and try again next time
-        };
-        let fresh = Polling::with_poller(poller, self.mode);
+        let fresh = Poller::new()?;
         for (fd, events, tag) in live {
-            let _ = fresh.add_raw(fd, events, tag);
+            match add_raw(&fresh, self.mode, fd, events, tag) {
+                #[cfg(unix)]
+                Err(err) if crate::backend::out_of_resources(&err) => return Err(err),
+                // Closed without `unregister`: the kernel had already dropped its entry.
+                Ok(()) | Err(_) => {}
+            }
         }
-        *self = fresh;
+        #[cfg(all(
+            any(target_os = "linux", target_os = "android"),
+            not(polling_test_poll_backend)
+        ))]
+        self.outer.swap(&*self.poller, &fresh)?;
+        let old = std::mem::replace(&mut self.poller, ManuallyDrop::new(fresh));
+        if self.is_maker() {
+            drop(ManuallyDrop::into_inner(old));
+        }
+        self.maybe_dead = 0;
+        Ok(())
     }
 
     fn close(&mut self, registered: &mut dyn Iterator<Item = RawSource>) {
-        for fd in registered {
-            self.delete(fd);
+        if self.is_maker() {
+            for fd in registered {
+                self.delete(fd);
+            }
         }
     }
 }
@@ -218,39 +307,6 @@ impl<T> Selector<Polling, T> {
         Ok(Selector::with_backend(Polling::with_poller(
             Poller::new()?,
             PollMode::Oneshot,
-        )))
-    }
-}
-
-#[cfg(all(
-    any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "illumos",
-        target_os = "solaris",
-        target_vendor = "apple",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly",
-    ),
-    not(polling_test_poll_backend),
-))]
-mod fileno {
-    use super::Polling;
-    use crate::Selector;
-    use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
-
-    impl<T> AsFd for Selector<Polling, T> {
-        /// The kernel object (the kqueue, epoll or event port): Python's `fileno()`.
-        fn as_fd(&self) -> BorrowedFd<'_> {
-            self.backend.poller.as_fd()
-        }
-    }
-
-    impl<T> AsRawFd for Selector<Polling, T> {
-        fn as_raw_fd(&self) -> RawFd {
-            self.backend.poller.as_raw_fd()
-        }
+        )?))
     }
 }

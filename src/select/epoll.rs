@@ -1,8 +1,8 @@
 //! Python's `select.epoll` (Linux, Android): level-triggered, edge-triggered and one-shot
 //! readiness from one kernel object, straight through rustix.
 
-use crate::error::{invalid_input, os_error, os_error_with_hint, EPOLL_REFUSES_FILES};
-use crate::source::Fileno;
+use crate::error::invalid_input;
+use crate::source::{lend_number, Fileno};
 use crate::timespec::to_timespec;
 use rustix::event::epoll;
 use std::fmt;
@@ -164,10 +164,12 @@ impl Epoll {
     /// Python: `ep.register(fd, mask)`.
     ///
     /// # Errors
-    /// `AlreadyExists` if it is registered already (use [`modify`](Self::modify)),
-    /// `PermissionDenied` for regular files, directories and `/dev/null`, `InvalidInput` for
-    /// `EXCLUSIVE` together with `ONESHOT` or `RDHUP`, and the kernel's other refusals
-    /// (`ELOOP` for an epoll nested in itself). Each names the descriptor.
+    /// The kernel's, with their errno: `EEXIST` (`AlreadyExists`) if it is registered already
+    /// (use [`modify`](Self::modify)), `EPERM` (`PermissionDenied`) for regular files,
+    /// directories and `/dev/null` (epoll has nothing to watch there: use
+    /// [`Poll`](crate::select::Poll)), `ELOOP` for an epoll nested in itself, `ENOSPC` past
+    /// `/proc/sys/fs/epoll/max_user_watches`. This crate's own: `InvalidInput` for `EXCLUSIVE`
+    /// together with `ONESHOT` or `RDHUP`.
     pub fn register<S: AsFd + ?Sized>(&self, source: &S, mask: EpollFlags) -> io::Result<()> {
         let source = source.as_fd();
         self.add(source, mask, source.as_raw_fd() as u64)
@@ -199,23 +201,17 @@ impl Epoll {
             source,
             epoll::EventData::new_u64(data),
             mask.to_kernel(),
-        )
-        .map_err(|err| {
-            let hint = match err {
-                rustix::io::Errno::PERM => Some(EPOLL_REFUSES_FILES),
-                rustix::io::Errno::EXIST => Some("it is registered already: use modify"),
-                _ => None,
-            };
-            os_error_with_hint("epoll register", fd, err.into(), hint)
-        })
+        )?;
+        Ok(())
     }
 
     /// Changes what a registered descriptor is watched for; re-arms an `ONESHOT`
     /// registration and re-checks an edge-triggered one. Python: `ep.modify(fd, mask)`.
     ///
     /// # Errors
-    /// `NotFound` if not registered, `InvalidInput` for a mask with `EXCLUSIVE` (the kernel
-    /// refuses to modify exclusive registrations), `EBADF` for a closed descriptor.
+    /// The kernel's, with their errno: `ENOENT` (`NotFound`) if not registered, `EBADF` for a
+    /// closed descriptor. This crate's own: `InvalidInput` for a negative number, and for a
+    /// mask with `EXCLUSIVE` (the kernel refuses to modify exclusive registrations).
     pub fn modify(&self, fd: impl Fileno, mask: EpollFlags) -> io::Result<()> {
         let fd = fd.fileno();
         self.modify_with_data(fd, mask, fd as u64)
@@ -233,24 +229,24 @@ impl Epoll {
         }
         epoll::modify(
             &self.fd,
-            borrow(fd)?,
+            lend_number(fd)?,
             epoll::EventData::new_u64(data),
             mask.to_kernel(),
-        )
-        .map_err(|err| os_error("epoll modify", fd, err.into()))
+        )?;
+        Ok(())
     }
 
     /// Stops watching a descriptor, given as a source or by number. Python:
     /// `ep.unregister(fd)`.
     ///
     /// # Errors
-    /// `NotFound` if not registered (or the number now names another file), `EBADF` if the
-    /// descriptor is closed: its registration then lives on as long as a duplicate of it does.
+    /// The kernel's, with their errno: `ENOENT` (`NotFound`) if not registered (or the number
+    /// now names another file), `EBADF` if the descriptor is closed: its registration then
+    /// lives on as long as a duplicate of it does. `InvalidInput` for a negative number.
     #[inline]
     pub fn unregister(&self, fd: impl Fileno) -> io::Result<()> {
-        let fd = fd.fileno();
-        epoll::delete(&self.fd, borrow(fd)?)
-            .map_err(|err| os_error("epoll unregister", fd, err.into()))
+        epoll::delete(&self.fd, lend_number(fd.fileno())?)?;
+        Ok(())
     }
 
     /// Waits for events and returns at most `maxevents` of them as `(fd, events)` pairs, in
@@ -308,30 +304,10 @@ impl Epoll {
         Ok(buffer.len())
     }
 
-    /// Makes this object's descriptor number refer to `other`'s epoll instance (and lets
-    /// go of the old instance), so that whoever holds the number keeps a working epoll.
-    pub(crate) fn replace_with(&mut self, other: Epoll) -> io::Result<()> {
-        rustix::io::dup3(&other.fd, &mut self.fd, rustix::io::DupFlags::CLOEXEC)?;
-        Ok(())
-    }
-
     /// Closes the epoll descriptor (the registered descriptors stay open). Python:
     /// `ep.close()`. Dropping does the same; taking `self` makes use after close a compile
     /// error instead of Python's `ValueError`.
     pub fn close(self) {}
-}
-
-/// Borrows a descriptor by number for one `epoll_ctl`.
-#[inline]
-fn borrow(fd: RawFd) -> io::Result<BorrowedFd<'static>> {
-    if fd < 0 {
-        return Err(invalid_input(format!("invalid file descriptor {fd}")));
-    }
-    // SAFETY: `epoll_ctl` only uses the number to find an open file: a closed fd gives EBADF,
-    // a reused number acts on (or is not found in) that file's own entry. No I/O is done on
-    // the descriptor, and the borrow does not outlive the call it is made for. -1 (the
-    // niche of `BorrowedFd`) is refused above.
-    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 impl From<OwnedFd> for Epoll {

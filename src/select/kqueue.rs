@@ -11,7 +11,7 @@
 //! the crate's CI.
 
 use crate::deadline::Deadline;
-use crate::error::{invalid_input, os_error};
+use crate::error::invalid_input;
 use std::cell::Cell;
 use std::fmt;
 use std::io;
@@ -107,11 +107,6 @@ impl KqFilter {
             KqFilter::USER => "USER",
             _ => return None,
         })
-    }
-
-    /// Whether `ident` is a descriptor for this filter (to name it in errors).
-    fn takes_fd(self) -> bool {
-        matches!(self, KqFilter::READ | KqFilter::WRITE | KqFilter::VNODE)
     }
 }
 
@@ -363,9 +358,9 @@ impl KEvent {
     /// A change about a descriptor: [`new`](Self::new) with `source`'s number as `ident`.
     /// Python: `select.kevent(sock, filter, flags)` (Python calls `sock.fileno()`).
     ///
-    /// Only the number is kept, so lend the source (`&sock`): a source moved in would be
-    /// closed when this returns.
-    pub fn fd(source: impl AsFd, filter: KqFilter, flags: KqFlags) -> KEvent {
+    /// The source is borrowed (`&sock`), as everywhere in this crate: only its number is
+    /// kept.
+    pub fn fd<S: AsFd + ?Sized>(source: &S, filter: KqFilter, flags: KqFlags) -> KEvent {
         KEvent::new(source.as_fd().as_raw_fd() as usize, filter, flags)
     }
 
@@ -548,11 +543,10 @@ impl Kqueue {
     /// `EV_DELETE` given twice. Once the timeout has passed, it returns 0.
     ///
     /// # Errors
-    /// A change the kernel refuses when there is no room for results (`EBADF` for a closed
-    /// descriptor, `ENOENT` (`NotFound`) for deleting what is not registered, …); when the
-    /// call has exactly one change about a descriptor, the error names it (see
-    /// [`OsError`](crate::OsError)). `InvalidInput` for more than `i32::MAX` changes, or a
-    /// `data` the kernel's field cannot hold.
+    /// A change the kernel refuses when there is no room for results, as the kernel gave it
+    /// (`raw_os_error()` is the errno: `EBADF` for a closed descriptor, `ENOENT` (`NotFound`)
+    /// for deleting what is not registered, …). This crate's own: `InvalidInput` for more
+    /// than `i32::MAX` changes, or a `data` the kernel's field cannot hold.
     pub fn control(
         &self,
         changes: &[KEvent],
@@ -620,7 +614,7 @@ impl Kqueue {
         let mut first = true;
         loop {
             let result = self.kevent(buffer, first, events, max_events, deadline.remaining());
-            let applied = mem::replace(&mut first, false);
+            first = false;
             match result {
                 // Nothing yet and time left: the wait was capped (at 24.8 days) or woke
                 // early. Wait for the rest.
@@ -632,7 +626,6 @@ impl Kqueue {
                         return Ok(0);
                     }
                 }
-                Err(err) if applied => return Err(change_error(err, changes)),
                 Err(err) => return Err(err),
             }
         }
@@ -713,7 +706,7 @@ impl Kqueue {
         // SAFETY: `raw` was just released from its `OwnedFd`: this process owns it and
         // nothing else will close it.
         if unsafe { libc::close(raw) } == -1 {
-            return Err(os_error("kqueue close", raw, io::Error::last_os_error()));
+            return Err(io::Error::last_os_error());
         }
         Ok(())
     }
@@ -735,17 +728,6 @@ fn to_timespec(timeout: Duration) -> libc::timespec {
     libc::timespec {
         tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    }
-}
-
-/// Names the descriptor in the error of a call with one change about one.
-fn change_error(err: io::Error, changes: &[KEvent]) -> io::Error {
-    match changes {
-        [change] if change.filter.takes_fd() => match RawFd::try_from(change.ident) {
-            Ok(fd) => os_error("kqueue control", fd, err),
-            Err(_) => err,
-        },
-        _ => err,
     }
 }
 

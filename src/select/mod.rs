@@ -27,9 +27,12 @@
 //! * **Signals** (`EINTR`) are retried with the time that is left, as Python does since
 //!   PEP 475; once the deadline has passed the call returns an empty result.
 //! * **Errors** are [`std::io::Error`]s whose kind carries Python's meaning: `AlreadyExists`
-//!   (epoll's double register), `NotFound` (not registered), `InvalidInput` (bad argument),
-//!   `PermissionDenied` (epoll refuses regular files); kernel errors keep their OS code
-//!   (see [`OsError`](crate::OsError)) and name the descriptor.
+//!   (epoll's double register), `NotFound` (not registered), `InvalidInput` (bad argument,
+//!   and every negative descriptor number, as Python's `ValueError`), `PermissionDenied`
+//!   (epoll refuses regular files). A kernel refusal is the kernel's own error: its
+//!   [`raw_os_error`](std::io::Error::raw_os_error) is the errno, as Python's `e.errno`. The
+//!   crate's own refusals carry a [`SelectorError`](crate::SelectorError) naming the
+//!   descriptor.
 //! * Every wait has a variant that fills storage the caller keeps, so a steady-state loop
 //!   makes no heap allocation.
 //!

@@ -1,8 +1,8 @@
 //! Python's `select.poll()` object: poll(2) through rustix on Unix, `WSAPoll` on Windows.
 
-use crate::error::os_error;
 use crate::fd_map::FdMap;
 use crate::source::{self, AsSource, Fileno, RawSource};
+use crate::SelectorError;
 use std::fmt;
 use std::io;
 use std::time::Duration;
@@ -111,12 +111,13 @@ cfg_if::cfg_if! {
 /// Windows 10 version 2004 a failed non-blocking `connect` was not reported at all.
 pub struct Poll {
     /// The array handed to the kernel, in registration order. After an `unregister` it may
-    /// hold entries that are no longer registered until the next wait compacts it.
+    /// hold entries that are no longer registered, until the next wait (or enough churn)
+    /// compacts it.
     entries: Vec<sys::Entry>,
     /// Where each registered descriptor's entry is in `entries`.
     position: FdMap<usize>,
-    /// Whether `entries` holds unregistered descriptors.
-    stale: bool,
+    /// How many entries of `entries` are no longer registered.
+    stale: usize,
 }
 
 impl fmt::Debug for Poll {
@@ -146,7 +147,7 @@ impl Poll {
         Poll {
             entries: Vec::new(),
             position: FdMap::new(),
-            stale: false,
+            stale: 0,
         }
     }
 
@@ -155,11 +156,16 @@ impl Poll {
     /// reports `ERR`, `HUP` and `NVAL`.
     pub fn register<S: AsSource + ?Sized>(&mut self, source: &S, mask: PollFlags) {
         let fd = source::raw(source.as_source());
+        // A number no open descriptor can have (only an unsound `borrow_raw` makes one) gets
+        // no entry: like a negative fd in poll(2), it is never reported.
+        let Ok(entry) = sys::entry(fd, mask) else {
+            return;
+        };
         match self.position.get(fd) {
-            Some(&index) => self.entries[index] = sys::entry(fd, mask),
+            Some(&index) => self.entries[index] = entry,
             None => {
                 self.position.insert(fd, self.entries.len());
-                self.entries.push(sys::entry(fd, mask));
+                self.entries.push(entry);
             }
         }
     }
@@ -168,15 +174,17 @@ impl Poll {
     /// `p.modify(fd, mask)`.
     ///
     /// # Errors
-    /// `NotFound` if it is not registered.
+    /// `NotFound` if it is not registered (Python raises `FileNotFoundError` here),
+    /// `InvalidInput` for a negative number (Python: `ValueError`).
     #[inline]
     pub fn modify(&mut self, fd: impl Fileno, mask: PollFlags) -> io::Result<()> {
         let fd = fd.fileno();
+        let entry = sys::entry(fd, mask)?;
         let index = *self
             .position
             .get(fd)
-            .ok_or_else(|| not_registered("poll modify", fd))?;
-        self.entries[index] = sys::entry(fd, mask);
+            .ok_or(SelectorError::NotRegistered { fd })?;
+        self.entries[index] = entry;
         Ok(())
     }
 
@@ -184,14 +192,21 @@ impl Poll {
     /// closed can be removed). Python: `p.unregister(fd)`.
     ///
     /// # Errors
-    /// `NotFound` if it is not registered (Python raises `KeyError` here).
+    /// `NotFound` if it is not registered (Python raises `KeyError` here), `InvalidInput`
+    /// for a negative number (Python: `ValueError`).
     #[inline]
     pub fn unregister(&mut self, fd: impl Fileno) -> io::Result<()> {
         let fd = fd.fileno();
+        source::check_number(fd)?;
         self.position
             .remove(fd)
-            .ok_or_else(|| not_registered("poll unregister", fd))?;
-        self.stale = true;
+            .ok_or(SelectorError::NotRegistered { fd })?;
+        self.stale += 1;
+        // Compacted once half the array is stale, so that churn between waits keeps memory
+        // bounded by the live registrations, at an amortised O(1) per call.
+        if self.stale > self.position.len() {
+            self.compact();
+        }
         Ok(())
     }
 
@@ -240,7 +255,7 @@ impl Poll {
     /// Returns how many entries fired; [`fired`](Self::fired) lists them.
     #[inline(always)]
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        if self.stale {
+        if self.stale > 0 {
             self.compact();
         }
         sys::poll(&mut self.entries, timeout)
@@ -274,17 +289,11 @@ impl Poll {
             }
         }
         self.entries.truncate(kept);
-        self.stale = false;
+        if self.entries.capacity() > 4 * kept.max(16) {
+            self.entries.shrink_to(2 * kept);
+        }
+        self.stale = 0;
     }
-}
-
-#[cold]
-fn not_registered(call: &'static str, fd: RawSource) -> io::Error {
-    os_error(
-        call,
-        fd,
-        io::Error::new(io::ErrorKind::NotFound, "not registered"),
-    )
 }
 
 cfg_if::cfg_if! {
@@ -293,11 +302,12 @@ cfg_if::cfg_if! {
         #[allow(clippy::unnecessary_cast)]
         mod sys {
             use super::PollFlags;
-            use crate::source::RawSource;
+            use crate::source::{lend_number, RawSource};
             use crate::timespec::to_timespec;
+            use crate::SelectorError;
             use rustix::event::{PollFd, PollFlags as Kernel};
             use std::io;
-            use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd};
+            use std::os::unix::io::{AsFd, AsRawFd};
             use std::time::Duration;
 
             pub(super) const IN: u16 = Kernel::IN.bits() as u16;
@@ -313,13 +323,11 @@ cfg_if::cfg_if! {
 
             pub(super) type Entry = PollFd<'static>;
 
-            pub(super) fn entry(fd: RawSource, mask: PollFlags) -> Entry {
-                // SAFETY: poll(2) only reads the number: a closed fd comes back as POLLNVAL,
-                // a reused number reports the new file's readiness, and no I/O is done on it.
-                // `fd` came from a `BorrowedFd` or was registered from one, so it is not -1.
-                // The entry never leaves `Poll`.
-                let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-                PollFd::from_borrowed_fd(fd, Kernel::from_bits_retain(mask.bits() as _))
+            /// The kernel's entry for `fd`. poll(2) only looks the number up: a closed fd
+            /// comes back as POLLNVAL, a reused number reports the new file's readiness.
+            pub(super) fn entry(fd: RawSource, mask: PollFlags) -> Result<Entry, SelectorError> {
+                let fd = lend_number(fd)?;
+                Ok(PollFd::from_borrowed_fd(fd, Kernel::from_bits_retain(mask.bits() as _)))
             }
 
             pub(super) fn fd_of(entry: &Entry) -> RawSource {
@@ -341,6 +349,7 @@ cfg_if::cfg_if! {
         mod sys {
             use super::PollFlags;
             use crate::source::RawSource;
+            use crate::SelectorError;
             use std::io;
             use std::time::Duration;
             use windows_sys::Win32::Networking::WinSock::{self, SOCKET, SOCKET_ERROR, WSAPOLLFD};
@@ -361,8 +370,9 @@ cfg_if::cfg_if! {
 
             pub(super) type Entry = WSAPOLLFD;
 
-            pub(super) fn entry(fd: RawSource, mask: PollFlags) -> Entry {
-                WSAPOLLFD { fd: fd as SOCKET, events: (mask.bits() & ACCEPTED) as i16, revents: 0 }
+            pub(super) fn entry(fd: RawSource, mask: PollFlags) -> Result<Entry, SelectorError> {
+                crate::source::check_number(fd)?;
+                Ok(WSAPOLLFD { fd: fd as SOCKET, events: (mask.bits() & ACCEPTED) as i16, revents: 0 })
             }
 
             pub(super) fn fd_of(entry: &Entry) -> RawSource {

@@ -55,9 +55,18 @@ pub(crate) use sys::{select_sets, FdSet};
 /// ```
 ///
 /// # Errors
-/// * Unix: `InvalidInput` for a descriptor at or above [`FD_SETSIZE`], naming it (select(2)
-///   cannot watch it; [`Poll`](crate::select::Poll) and `Epoll` can). The limit is kept on
-///   every Unix, Linux included, so a program behaves the same wherever it runs.
+/// * A closed descriptor: `EBADF`, as the kernel's own error (`raw_os_error()`), on every
+///   Unix. (Linux's select(2) skips a closed number above the process's descriptor table
+///   and leaves its bit set; this crate counts the bits and answers `EBADF` there too, so a
+///   closed descriptor is never reported ready. When nothing else is ready, that comes after
+///   the timeout, since the kernel does not see the number at all.)
+/// * Unix: `InvalidInput` for a descriptor at or above [`FD_SETSIZE`], naming it and its
+///   place in its list (select(2) cannot watch it; [`Poll`](crate::select::Poll) and `Epoll`
+///   can), and for a list of more than `FD_SETSIZE` items (Python: "too many file
+///   descriptors in select()"). The limit is kept on every Unix, Linux included, so a program
+///   behaves the same wherever it runs.
+/// * A negative descriptor (only `unsafe` code can lend one): `InvalidInput`, as Python's
+///   `ValueError`.
 /// * Windows: a handle that is not a socket fails with `WSAENOTSOCK`.
 ///
 /// This allocates the three result lists; [`select_into`] does not.
@@ -135,8 +144,6 @@ pub fn select_into<R: AsSource, W: AsSource, X: AsSource>(
         },
         || 0,
     )?;
-    // With nothing ready the sets are not read at all: on Linux the kernel leaves the bits of
-    // descriptors beyond its fd table as they were (CPython reports those as ready).
     if ready > 0 {
         collect(readable, read_set, rlist);
         collect(writable, write_set, wlist);
@@ -147,8 +154,22 @@ pub fn select_into<R: AsSource, W: AsSource, X: AsSource>(
 
 fn fill<S: AsSource>(set: &mut FdSet, list: &[S], name: &str) -> io::Result<()> {
     set.clear();
+    // Winsock's sets have no such limit (`FD_SETSIZE` is `usize::MAX` there).
+    #[cfg(unix)]
+    if list.len() > FD_SETSIZE {
+        return Err(invalid_input(format!(
+            "too many file descriptors in select(): {name} has {} items, at most FD_SETSIZE \
+             ({FD_SETSIZE})",
+            list.len()
+        )));
+    }
     for (index, item) in list.iter().enumerate() {
         let fd = source::raw(item.as_source());
+        if source::check_number(fd).is_err() {
+            return Err(invalid_input(format!(
+                "invalid file descriptor {fd} ({name}[{index}])"
+            )));
+        }
         if set.insert(fd).is_err() {
             return Err(invalid_input(format!(
                 "fd {fd} ({name}[{index}]) is out of range for select(): it must be below \
@@ -309,18 +330,21 @@ mod sys {
             (self.mirror != [0; WORDS]).then_some(&mut self.kernel[..])
         }
 
-        /// Brings the mirror in line with what the kernel wrote.
-        fn read_kernel(&mut self) {
+        /// Brings the mirror in line with what the kernel wrote, and counts the bits.
+        fn read_kernel(&mut self) -> usize {
             self.mirror = [0; WORDS];
+            let mut count = 0;
             for fd in FdSetIter::new(&self.kernel) {
                 self.mirror[fd as usize / 64] |= 1 << (fd as usize % 64);
+                count += 1;
             }
+            count
         }
     }
 
     /// One select(2) over the three sets, which the kernel overwrites with the ready ones
-    /// (all empty if nothing is ready); returns how many bits are set. `EINTR` is returned,
-    /// not retried.
+    /// (all empty if nothing is ready); returns how many bits are set. A closed descriptor is
+    /// `EBADF`, wherever it is in the table. `EINTR` is returned, not retried.
     #[inline(always)]
     pub(crate) fn select_sets(
         read: &mut FdSet,
@@ -333,9 +357,10 @@ mod sys {
             .max(fd_set_bound(&except.kernel));
         let timeout = timeout.map(to_timespec);
         // SAFETY: each set holds FD_SETSIZE bits, covering `nfds`. rustix asks that every fd in
-        // the sets be open: select(2) does no I/O on them, and a closed one makes the call fail
-        // with EBADF (returned to the caller, as Python does), so a stale number cannot cause
-        // undefined behaviour.
+        // the sets be open, and that may not hold (the caller's number may be stale): select(2)
+        // only looks the numbers up and does no I/O on them. A closed one inside the process's
+        // descriptor table fails the call with EBADF; one above it is skipped by the kernel and
+        // turned into EBADF below. Either way a stale number cannot cause undefined behaviour.
         let ready = unsafe {
             rustix::event::select(
                 nfds,
@@ -345,15 +370,18 @@ mod sys {
                 timeout.as_ref(),
             )?
         };
+        let mut reported = 0;
         for set in [read, write, except] {
-            if ready == 0 {
-                // Linux leaves the bits of numbers beyond its fd table as they were.
-                set.clear();
-            } else if set.mirror != [0; WORDS] {
-                set.read_kernel();
+            if set.mirror != [0; WORDS] {
+                reported += set.read_kernel();
             }
         }
-        Ok(ready as usize)
+        // Linux skips a number above the process's descriptor table (it cannot be open) and
+        // leaves its bit as it was: more bits than the kernel counted are such numbers.
+        if reported != ready as usize {
+            return Err(rustix::io::Errno::BADF.into());
+        }
+        Ok(reported)
     }
 }
 
@@ -367,11 +395,10 @@ mod sys {
     ioselectors_select_over_poll
 ))]
 mod sys {
-    use crate::source::RawSource;
+    use crate::source::{lend_number, RawSource};
     use crate::timespec::to_timespec;
     use rustix::event::{PollFd, PollFlags};
     use std::io;
-    use std::os::unix::io::BorrowedFd;
     use std::time::Duration;
 
     /// The platform's `FD_SETSIZE` (64-bit illumos and Solaris): select(2) cannot watch an fd
@@ -470,12 +497,12 @@ mod sys {
             same
         });
         polled.clear();
-        // SAFETY: poll(2) only reads the numbers: a closed descriptor comes back as POLLNVAL
-        // (turned into EBADF below), and no I/O is done on any of them. The entries do not
-        // outlive this call (the array is cleared before it returns).
-        polled.extend(asked.iter().map(|&(fd, events)| {
-            PollFd::from_borrowed_fd(unsafe { BorrowedFd::borrow_raw(fd) }, events)
-        }));
+        // poll(2) only looks the numbers up: a closed descriptor comes back as POLLNVAL
+        // (turned into EBADF below). The entries do not outlive this call (the array is
+        // cleared before it returns).
+        for &(fd, events) in &asked {
+            polled.push(PollFd::from_borrowed_fd(lend_number(fd)?, events));
+        }
         let outcome = match rustix::event::poll(&mut polled, timeout.map(to_timespec).as_ref()) {
             Err(err) => Err(err.into()),
             Ok(_)
@@ -483,9 +510,7 @@ mod sys {
                     .iter()
                     .any(|entry| entry.revents().contains(PollFlags::NVAL)) =>
             {
-                Err(io::Error::from_raw_os_error(
-                    rustix::io::Errno::BADF.raw_os_error(),
-                ))
+                Err(rustix::io::Errno::BADF.into())
             }
             Ok(_) => {
                 let mut ready = 0;

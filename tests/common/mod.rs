@@ -150,16 +150,6 @@ macro_rules! for_every_scalable_selector {
     };
 }
 
-/// The OS error code of a kernel refusal, whether the error is the kernel's own or wraps it
-/// with the descriptor named (`OsError`).
-pub fn os_code(err: &io::Error) -> Option<i32> {
-    err.raw_os_error().or_else(|| {
-        err.get_ref()
-            .and_then(|inner| inner.downcast_ref::<OsError>())
-            .and_then(OsError::raw_os_error)
-    })
-}
-
 /// A connected TCP loopback pair `(accepted, connected)` on every platform, for what only TCP
 /// has (out-of-band data, a refused connection).
 pub fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
@@ -289,4 +279,29 @@ pub fn raise_nofile_limit(most: libc::rlim_t) -> libc::rlim_t {
         wanted -= wanted / 8;
     }
     old.rlim_cur
+}
+
+/// Forks; the child runs `f` and exits with what it returns; returns the child's exit code.
+/// The parent may have other threads (the test harness), one of which could hold a lock (the
+/// allocator's) at the fork: `f` should allocate little, and tests that fork keep the other
+/// tests of their binary idle meanwhile.
+#[cfg(unix)]
+pub fn in_child(f: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: the child runs `f`, then `_exit`s without unwinding into the harness; the
+    // parent waits for it.
+    match unsafe { libc::fork() } {
+        -1 => panic!("fork failed"),
+        0 => {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+            // SAFETY: ends the child without running the parent's destructors or atexit.
+            unsafe { libc::_exit(code) }
+        }
+        pid => {
+            let mut status = 0;
+            // SAFETY: waits for our own child; the status is written to a local.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status), "the child died: {status:#x}");
+            libc::WEXITSTATUS(status)
+        }
+    }
 }
