@@ -28,6 +28,11 @@ pub struct Polling {
     mode: PollMode,
     /// How many dead entries the poller may hold (see the epoll backend's field).
     maybe_dead: usize,
+    /// Numbers of registrations closed without `unregister` that now name one of the
+    /// poller's own descriptors (a rebuilt poller took the free numbers; on Linux `polling`
+    /// keeps an eventfd and a timerfd in its epoll). Deleting or modifying them would take
+    /// the poller's own entries out: they are left alone.
+    aliased: Vec<RawSource>,
     /// What `as_fd()` lends on Linux and Android (see `Outer`).
     #[cfg(all(
         any(target_os = "linux", target_os = "android"),
@@ -124,6 +129,7 @@ impl Polling {
             events: Exclusive(polling::Events::with_capacity(NonZeroUsize::MIN)),
             mode,
             maybe_dead: 0,
+            aliased: Vec::new(),
             pid: std::process::id(),
         })
     }
@@ -194,12 +200,23 @@ impl Os for Polling {
 
     #[inline]
     fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
+        if self.aliased.contains(&fd) {
+            // What epoll says of a number that names a file it does not watch for us.
+            #[cfg(unix)]
+            return Err(rustix::io::Errno::NOENT.into());
+            #[cfg(windows)]
+            return Err(io::ErrorKind::NotFound.into());
+        }
         self.poller
             .modify_with_mode(lend_number(fd)?, interest(key(fd, tag), events), self.mode)
     }
 
     #[inline]
     fn delete(&mut self, fd: RawSource) {
+        if let Some(at) = self.aliased.iter().position(|&aliased| aliased == fd) {
+            self.aliased.swap_remove(at);
+            return;
+        }
         if let Ok(source) = lend_number(fd) {
             if self.poller.delete(source).is_err() {
                 self.maybe_dead = self.maybe_dead.saturating_add(1);
@@ -268,10 +285,14 @@ impl Os for Polling {
             return Ok(());
         }
         let fresh = Poller::new()?;
+        let mut aliased = Vec::new();
         for (fd, events, tag) in live {
             match add_raw(&fresh, self.mode, fd, events, tag) {
                 #[cfg(unix)]
                 Err(err) if crate::backend::out_of_resources(&err) => return Err(err),
+                // The fresh poller holds nothing but its own descriptors yet: this number,
+                // closed without `unregister`, is one of them now.
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => aliased.push(fd),
                 // Closed without `unregister`: the kernel had already dropped its entry.
                 Ok(()) | Err(_) => {}
             }
@@ -286,6 +307,7 @@ impl Os for Polling {
             drop(ManuallyDrop::into_inner(old));
         }
         self.maybe_dead = 0;
+        self.aliased = aliased;
         Ok(())
     }
 

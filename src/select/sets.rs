@@ -67,6 +67,8 @@ pub(crate) use sys::{select_sets, FdSet};
 ///   behaves the same wherever it runs.
 /// * A negative descriptor (only `unsafe` code can lend one): `InvalidInput`, as Python's
 ///   `ValueError`.
+/// * illumos and Solaris, where this is served by poll(2): `EINVAL` when the lists hold more
+///   different descriptors than `RLIMIT_NOFILE` allows (poll(2)'s limit; select(2) has none).
 /// * Windows: a handle that is not a socket fails with `WSAENOTSOCK`.
 ///
 /// This allocates the three result lists; [`select_into`] does not.
