@@ -112,4 +112,8 @@ impl Os for Select {
         }
         Ok(())
     }
+
+    fn close(&mut self, _registered: &mut dyn Iterator<Item = RawSource>) {
+        *self = Select::default();
+    }
 }

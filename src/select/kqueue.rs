@@ -359,7 +359,14 @@ impl KEvent {
     /// Python: `select.kevent(sock, filter, flags)` (Python calls `sock.fileno()`).
     ///
     /// The source is borrowed (`&sock`), as everywhere in this crate: only its number is
-    /// kept.
+    /// kept. A source passed by value, which would be closed on return, does not compile:
+    ///
+    /// ```compile_fail
+    /// use ioselectors::select::{KEvent, KqFilter, KqFlags};
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// let change = KEvent::fd(a, KqFilter::READ, KqFlags::ADD); // `a` by value
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn fd<S: AsFd + ?Sized>(source: &S, filter: KqFilter, flags: KqFlags) -> KEvent {
         KEvent::new(source.as_fd().as_raw_fd() as usize, filter, flags)
     }
