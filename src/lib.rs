@@ -41,7 +41,7 @@
 //! | Type | Mechanism | Where | What differs |
 //! |---|---|---|---|
 //! | [`DefaultSelector`] | the best below | everywhere | chosen at compile time |
-//! | `EpollSelector` | `select::Epoll` | Linux, Android | regular files and `/dev/null` refused (`EPERM`); one syscall per `select()`; two descriptors (the working set, and the one `as_fd()` lends) |
+//! | `EpollSelector` | `select::Epoll` | Linux, Android | regular files and `/dev/null` refused (`EPERM`); one syscall per `select()`; `as_fd()` lends a second epoll, made on first use, that holds the working set |
 //! | `KqueueSelector` | kqueue (`polling`) | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly | READ and WRITE merged into one entry |
 //! | `IocpSelector` | IOCP/AFD (`polling`) | Windows | sockets only |
 //! | `EventPortSelector` | event ports (`polling`), level emulated by re-arming | illumos, Solaris | |

@@ -173,3 +173,60 @@ fn close_in_a_forked_child_leaves_the_parents_registrations() {
     check(PollingSelector::<Data>::new().unwrap());
     check(PollingSelector::<Data>::with_emulated_level().unwrap());
 }
+
+/// The descriptor `as_fd()` lends is made on first use: a selector nobody watches holds one
+/// descriptor (its epoll set), and pays nothing for nesting.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn the_lent_descriptor_is_made_on_first_use() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let open = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let before = open();
+    let s = EpollSelector::<Data>::new().unwrap();
+    assert_eq!(open(), before + 1, "an unwatched selector holds one descriptor");
+    let fd = s.as_raw_fd();
+    assert_eq!(open(), before + 2);
+    assert_eq!(s.as_raw_fd(), fd, "made once");
+    assert_eq!(watched_by(fd).len(), 1, "it holds the working set");
+}
+
+/// Out of descriptors, `as_fd()` cannot make its epoll: it lends the working set itself
+/// (which works for a watcher until a purge), and makes the epoll on a later call.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn out_of_descriptors_as_fd_lends_the_working_set() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (a, _peer) = pair();
+    let s = {
+        let mut s = EpollSelector::<Data>::new().unwrap();
+        s.register(&a, EVENT_READ, "a").unwrap();
+        s
+    };
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the structs we pass; dup and close act on
+    // fd 0 and the new descriptor only.
+    let lent = unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
+        let lowest_free = libc::dup(0);
+        libc::close(lowest_free);
+        let exhausted = libc::rlimit {
+            rlim_cur: lowest_free as libc::rlim_t,
+            rlim_max: old.rlim_max,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &exhausted), 0);
+        let lent = s.as_raw_fd();
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &old), 0);
+        lent
+    };
+    assert_eq!(watched_by(lent), [a.as_raw_fd()], "the working set itself");
+    let fd = s.as_raw_fd();
+    assert_ne!(fd, lent);
+    assert_eq!(watched_by(fd), [lent], "the epoll holding it, made now");
+}

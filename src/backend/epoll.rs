@@ -6,7 +6,7 @@
 //! `unregister`, and its events keep waking `epoll_wait`. Each entry's data word holds the
 //! registration's tag beside the number, so such an event is told apart from one of a new
 //! registration that reuses the number; when one shows up, the working set is rebuilt from
-//! the live registrations and swapped in behind the descriptor `as_fd()` lends ([`Outer`]).
+//! the live registrations and swapped in behind the descriptor `as_fd()` lends ([`Lender`]).
 
 use crate::backend::sealed::Os;
 use crate::backend::{out_of_resources, room, Tag};
@@ -15,17 +15,15 @@ use crate::source::{lend_number, BorrowedSource, RawSource};
 use crate::{Events, Selector};
 use std::io;
 use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The backend of [`EpollSelector`](crate::EpollSelector): a [`select::Epoll`].
 #[derive(Debug)]
 pub struct Epoll {
-    /// The working set: every live registration (and the entries of dead ones that a
-    /// duplicate keeps alive, until a purge). Waits go to it directly: one syscall. `None`
-    /// once closed.
-    set: Option<select::Epoll>,
-    /// What `as_fd()` lends: holds `set`, and nothing else.
-    outer: Outer,
+    set: WorkingSet,
+    /// What `as_fd()` lends, once it is asked for.
+    lender: Lender,
     /// Grows with the number of registrations (so one wait can return every ready fd) and
     /// never shrinks, so steady-state waits do not allocate.
     events: EpollEvents,
@@ -33,6 +31,15 @@ pub struct Epoll {
     /// refused since the last purge (the number was closed or reused, so the entry may live
     /// on). Waits make room for them too, so that they never crowd out a live event.
     maybe_dead: usize,
+}
+
+#[derive(Debug)]
+enum WorkingSet {
+    /// Every live registration (and the entries of dead ones that a duplicate keeps alive,
+    /// until a purge). Waits go to it directly: one syscall.
+    Open(select::Epoll),
+    /// After `close()`: what `as_fd()` lends from then on, holding nothing.
+    Closed(select::Epoll),
 }
 
 fn flags(events: Events) -> EpollFlags {
@@ -69,10 +76,9 @@ impl Os for Epoll {
     const NAME: &'static str = "epoll";
 
     fn open() -> io::Result<Self> {
-        let set = select::Epoll::new()?;
         Ok(Epoll {
-            outer: Outer::new(&set)?,
-            set: Some(set),
+            set: WorkingSet::Open(select::Epoll::new()?),
+            lender: Lender::default(),
             events: EpollEvents::with_capacity(1),
             maybe_dead: 0,
         })
@@ -123,7 +129,9 @@ impl Os for Epoll {
     where
         F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
-        let set = self.set.as_ref().ok_or_else(closed)?;
+        let WorkingSet::Open(set) = &self.set else {
+            return Err(closed());
+        };
         self.events.reserve(room(registered, self.maybe_dead));
         set.wait(timeout, &mut self.events)?;
         for event in self.events.iter() {
@@ -150,26 +158,36 @@ impl Os for Epoll {
                 Ok(()) | Err(_) => {}
             }
         }
-        self.outer.swap(self.set()?, &fresh)?;
+        self.lender.swap(self.set()?, &fresh)?;
         // The old set is closed here, and the dead entries with it.
-        self.set = Some(fresh);
+        self.set = WorkingSet::Open(fresh);
         self.maybe_dead = 0;
         Ok(())
     }
 
     fn close(&mut self, _registered: &mut dyn Iterator<Item = RawSource>) {
         // The working set is closed, and every entry in it goes (in a forked child, only this
-        // process's copy of it: the parent's set is untouched). `outer`, which `as_fd()`
-        // lends, stays open until drop, holding nothing.
-        self.set = None;
-        self.events = EpollEvents::with_capacity(1);
+        // process's copy of it: the parent's set is untouched). What `as_fd()` lends stays
+        // open, holding nothing, until drop. If the process has no descriptor left to make
+        // one, the set stays until drop instead.
+        let lent = match self.lender.0.take() {
+            Some(outer) => Some(outer),
+            None => select::Epoll::new().ok(),
+        };
+        if let Some(lent) = lent {
+            self.set = WorkingSet::Closed(lent);
+            self.events = EpollEvents::with_capacity(1);
+        }
     }
 }
 
 impl Epoll {
     #[inline(always)]
     fn set(&self) -> io::Result<&select::Epoll> {
-        self.set.as_ref().ok_or_else(closed)
+        match &self.set {
+            WorkingSet::Open(set) => Ok(set),
+            WorkingSet::Closed(_) => Err(closed()),
+        }
     }
 }
 
@@ -180,43 +198,70 @@ fn closed() -> io::Error {
     rustix::io::Errno::BADF.into()
 }
 
-/// The descriptor an epoll-based selector lends through `as_fd()`: an epoll that holds
-/// nothing but the selector's working set, for `EPOLLIN`. It is readable exactly when the
-/// working set has events, and its number and open file never change, so a purge can swap
-/// the working set underneath whoever watches the selector (an outer epoll, a `Poll`), and
-/// their entry keeps working.
-#[derive(Debug)]
-pub(crate) struct Outer(select::Epoll);
+/// What an epoll-based selector lends through `as_fd()`: an epoll that holds nothing but
+/// the selector's working set, for `EPOLLIN`, made the first time it is asked for. It is
+/// readable exactly when the working set has events, and its number and open file never
+/// change, so a purge can swap the working set underneath whoever watches the selector (an
+/// outer epoll, a `Poll`), and their entry keeps working.
+///
+/// Made only on demand because a nested set costs every later `EPOLL_CTL_ADD` into it the
+/// kernel's checks for epoll loops, under a lock shared by the whole system (measured here:
+/// about a fifth more per register/modify/unregister): a selector that nobody watches never
+/// pays that, nor the descriptor.
+#[derive(Debug, Default)]
+pub(crate) struct Lender(OnceLock<select::Epoll>);
 
-impl Outer {
-    pub(crate) fn new(set: &impl AsFd) -> io::Result<Outer> {
-        let outer = select::Epoll::new()?;
-        outer.register(set, EpollFlags::IN)?;
-        Ok(Outer(outer))
+impl Lender {
+    /// The descriptor to lend for `set`: the outer epoll, made (with `set` in it) on first
+    /// use. If the kernel cannot make it (no descriptor, memory or epoll watch left), `set`
+    /// itself, which works for a watcher until a purge replaces it; a later call tries
+    /// again.
+    pub(crate) fn lend<'a>(&'a self, set: &'a impl AsFd) -> BorrowedFd<'a> {
+        if let Some(outer) = self.0.get() {
+            return outer.as_fd();
+        }
+        let made = select::Epoll::new().and_then(|outer| {
+            outer.register(set, EpollFlags::IN)?;
+            Ok(outer)
+        });
+        match made {
+            // Another thread may have made one meanwhile: the first one made is kept.
+            Ok(outer) => {
+                let _ = self.0.set(outer);
+                self.0.get().map_or_else(|| set.as_fd(), AsFd::as_fd)
+            }
+            Err(_) => set.as_fd(),
+        }
     }
 
-    /// Holds `new` instead of `old`. `new` is added first, so a failure leaves it as it was.
+    /// After a purge: holds `new` instead of `old`, if anything is lent. `new` is added
+    /// first, so a failure leaves it as it was.
     pub(crate) fn swap(&self, old: &impl AsFd, new: &impl AsFd) -> io::Result<()> {
-        self.0.register(new, EpollFlags::IN)?;
-        // Cannot fail: `old` is open and registered. Closing it would drop the entry anyway.
-        let _ = self.0.unregister(old.as_fd().as_raw_fd());
+        if let Some(outer) = self.0.get() {
+            outer.register(new, EpollFlags::IN)?;
+            // Cannot fail: `old` is open and registered. Closing it would drop the entry
+            // anyway.
+            let _ = outer.unregister(old.as_fd().as_raw_fd());
+        }
         Ok(())
-    }
-}
-
-impl AsFd for Outer {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
     }
 }
 
 impl<T> AsFd for Selector<Epoll, T> {
     /// A descriptor that is readable while this selector has events ready (Python's
     /// `fileno()`), e.g. to nest this selector in another: an epoll holding the selector's
-    /// working set. It is close-on-exec, and stays open, under the same number and watching
-    /// the selector's current set, until the selector is dropped.
+    /// working set, made on the first call. It is close-on-exec, and stays open, under the
+    /// same number and watching the selector's current set, until the selector is dropped.
+    ///
+    /// From the first call on, each `register` costs a little more in the kernel (its checks
+    /// for nested epolls). If the kernel cannot make the descriptor (no descriptor, memory or
+    /// epoll watch left), this lends the working set itself, which a rebuild after a dead
+    /// registration (see the crate docs) would replace.
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.backend.outer.as_fd()
+        match &self.backend.set {
+            WorkingSet::Open(set) => self.backend.lender.lend(set),
+            WorkingSet::Closed(lent) => lent.as_fd(),
+        }
     }
 }
 

@@ -33,12 +33,12 @@ pub struct Polling {
     /// keeps an eventfd and a timerfd in its epoll). Deleting or modifying them would take
     /// the poller's own entries out: they are left alone.
     aliased: Vec<RawSource>,
-    /// What `as_fd()` lends on Linux and Android (see `Outer`).
+    /// What `as_fd()` lends on Linux and Android, once asked for (see `Lender`).
     #[cfg(all(
         any(target_os = "linux", target_os = "android"),
         not(polling_test_poll_backend)
     ))]
-    outer: crate::backend::epoll::Outer,
+    lender: crate::backend::epoll::Lender,
     /// The process that made the poller.
     pid: u32,
 }
@@ -85,11 +85,11 @@ cfg_if::cfg_if! {
 
         impl<T> AsFd for Selector<Polling, T> {
             /// A descriptor that is readable while this selector has events ready (Python's
-            /// `fileno()`): an epoll holding the poller's epoll. It stays open, under the
-            /// same number and watching the selector's current poller, until the selector is
-            /// dropped.
+            /// `fileno()`): an epoll holding the poller's epoll, made on the first call. It
+            /// stays open, under the same number and watching the selector's current poller,
+            /// until the selector is dropped (see `EpollSelector`'s `as_fd` for its cost).
             fn as_fd(&self) -> BorrowedFd<'_> {
-                self.backend.outer.as_fd()
+                self.backend.lender.lend(&*self.backend.poller)
             }
         }
 
@@ -118,20 +118,20 @@ cfg_if::cfg_if! {
 }
 
 impl Polling {
-    fn with_poller(poller: Poller, mode: PollMode) -> io::Result<Self> {
-        Ok(Polling {
+    fn with_poller(poller: Poller, mode: PollMode) -> Self {
+        Polling {
             #[cfg(all(
                 any(target_os = "linux", target_os = "android"),
                 not(polling_test_poll_backend)
             ))]
-            outer: crate::backend::epoll::Outer::new(&poller)?,
+            lender: Default::default(),
             poller: ManuallyDrop::new(poller),
             events: Exclusive(polling::Events::with_capacity(NonZeroUsize::MIN)),
             mode,
             maybe_dead: 0,
             aliased: Vec::new(),
             pid: std::process::id(),
-        })
+        }
     }
 
     /// Whether this is the process that made the poller, not a forked child. A child must
@@ -179,7 +179,7 @@ impl Os for Polling {
         } else {
             PollMode::Oneshot
         };
-        Polling::with_poller(poller, mode)
+        Ok(Polling::with_poller(poller, mode))
     }
 
     #[inline]
@@ -301,7 +301,7 @@ impl Os for Polling {
             any(target_os = "linux", target_os = "android"),
             not(polling_test_poll_backend)
         ))]
-        self.outer.swap(&*self.poller, &fresh)?;
+        self.lender.swap(&*self.poller, &fresh)?;
         let old = std::mem::replace(&mut self.poller, ManuallyDrop::new(fresh));
         if self.is_maker() {
             drop(ManuallyDrop::into_inner(old));
@@ -329,6 +329,6 @@ impl<T> Selector<Polling, T> {
         Ok(Selector::with_backend(Polling::with_poller(
             Poller::new()?,
             PollMode::Oneshot,
-        )?))
+        )))
     }
 }
