@@ -529,7 +529,7 @@ macro_rules! suite {
 
 for_every_selector!(suite);
 
-/// Found by the model-based fuzzer (`tests/model_fuzz.rs`): registrations closed without
+/// Found by the model-based fuzzer (`tests/model_fuzz/`): registrations closed without
 /// `unregister`, then a purge whose new kernel objects take their numbers (`polling`'s
 /// poller keeps an eventfd and a timerfd of its own in its epoll), then `unregister` of those
 /// numbers: it deleted the poller's own entries, and every later wait failed with `ENOENT`.

@@ -185,7 +185,11 @@ fn the_lent_descriptor_is_made_on_first_use() {
     let open = || std::fs::read_dir("/proc/self/fd").unwrap().count();
     let before = open();
     let s = EpollSelector::<Data>::new().unwrap();
-    assert_eq!(open(), before + 1, "an unwatched selector holds one descriptor");
+    assert_eq!(
+        open(),
+        before + 1,
+        "an unwatched selector holds one descriptor"
+    );
     let fd = s.as_raw_fd();
     assert_eq!(open(), before + 2);
     assert_eq!(s.as_raw_fd(), fd, "made once");

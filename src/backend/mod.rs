@@ -145,6 +145,9 @@ pub(crate) fn out_of_resources(err: &io::Error) -> bool {
 /// the buffer without bound; past the cap, a purge and one more look make up for it.
 #[inline(always)]
 pub(crate) fn room(registered: usize, maybe_dead: usize) -> usize {
+    if maybe_dead == 0 {
+        return registered.max(1);
+    }
     registered
         .saturating_add(maybe_dead.min(registered.max(64)))
         .max(1)
