@@ -291,43 +291,6 @@ where
     );
 }
 
-/// Lowers the soft `RLIMIT_NOFILE` to the lowest free descriptor number, so that the next
-/// descriptor this process opens fails with `EMFILE`; puts it back when dropped.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-struct OutOfDescriptors(libc::rlimit);
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-impl OutOfDescriptors {
-    fn now() -> OutOfDescriptors {
-        let mut old = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes the struct we pass; dup and close act on fd 0 and the
-        // new descriptor only.
-        unsafe {
-            assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
-            let lowest_free = libc::dup(0);
-            assert!(lowest_free >= 0);
-            libc::close(lowest_free);
-            let new = libc::rlimit {
-                rlim_cur: lowest_free as libc::rlim_t,
-                rlim_max: old.rlim_max,
-            };
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &new), 0);
-        }
-        OutOfDescriptors(old)
-    }
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-impl Drop for OutOfDescriptors {
-    fn drop(&mut self) {
-        // SAFETY: setrlimit reads the struct we pass.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.0) };
-    }
-}
-
 /// A dead entry fires while the process is out of descriptors, so the selector cannot
 /// rebuild its set: `select(300 ms)` burned 300 ms of CPU (and `select(None)` spun until a
 /// descriptor freed up). Now the old set stays whole, a live event is reported, and with

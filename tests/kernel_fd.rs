@@ -210,24 +210,9 @@ fn out_of_descriptors_as_fd_lends_the_working_set() {
         s.register(&a, EVENT_READ, "a").unwrap();
         s
     };
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write the structs we pass; dup and close act on
-    // fd 0 and the new descriptor only.
-    let lent = unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
-        let lowest_free = libc::dup(0);
-        libc::close(lowest_free);
-        let exhausted = libc::rlimit {
-            rlim_cur: lowest_free as libc::rlim_t,
-            rlim_max: old.rlim_max,
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &exhausted), 0);
-        let lent = s.as_raw_fd();
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &old), 0);
-        lent
+    let lent = {
+        let _limit = OutOfDescriptors::now();
+        s.as_raw_fd()
     };
     assert_eq!(watched_by(lent), [a.as_raw_fd()], "the working set itself");
     let fd = s.as_raw_fd();

@@ -305,3 +305,48 @@ pub fn in_child(f: impl FnOnce() -> i32) -> i32 {
         }
     }
 }
+
+/// Lowers the soft `RLIMIT_NOFILE` to the lowest free descriptor number, so that the next
+/// descriptor the process opens fails with `EMFILE`; puts the old limit back when dropped.
+/// Process-wide: the tests that use it run alone.
+#[cfg(unix)]
+pub struct OutOfDescriptors {
+    old: libc::rlimit,
+    /// The soft limit in force: the lowest free number.
+    pub limit: usize,
+}
+
+#[cfg(unix)]
+impl OutOfDescriptors {
+    pub fn now() -> OutOfDescriptors {
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit read and write the structs we pass; dup and close
+        // act on fd 0 and the new descriptor only.
+        unsafe {
+            assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
+            let lowest_free = libc::dup(0);
+            assert!(lowest_free >= 0, "dup(0): no descriptor left already");
+            libc::close(lowest_free);
+            let new = libc::rlimit {
+                rlim_cur: lowest_free as libc::rlim_t,
+                rlim_max: old.rlim_max,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &new), 0);
+            OutOfDescriptors {
+                old,
+                limit: lowest_free as usize,
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for OutOfDescriptors {
+    fn drop(&mut self) {
+        // SAFETY: setrlimit reads the struct we pass.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.old) };
+    }
+}

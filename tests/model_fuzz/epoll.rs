@@ -92,6 +92,17 @@ enum Expect {
     Any,
 }
 
+/// What epoll answers an `epoll_ctl` about a number that has no entry: it refuses what it
+/// cannot watch before it looks (`EPERM`), then looks the number up (`EBADF` if closed,
+/// `ENOENT` if it names a file it does not watch under that number).
+fn refusal(world: &World, n: RawFd) -> i32 {
+    match world.fds.get(&n) {
+        Some(d) if d.kind == Kind::File => libc::EPERM,
+        Some(_) => libc::ENOENT,
+        None => libc::EBADF,
+    }
+}
+
 pub(crate) fn run(trigger: Trigger, ops: &[EpollOp]) -> Result<(), String> {
     let mut world = World::new();
     let ep = Epoll::new().map_err(|err| format!("new: {err}"))?;
@@ -164,12 +175,7 @@ pub(crate) fn run(trigger: Trigger, ops: &[EpollOp]) -> Result<(), String> {
                             };
                         }
                         (None, Err(err)) => {
-                            // epoll refuses what it cannot watch before it looks.
-                            let errno = match world.fds.get(&n) {
-                                Some(d) if d.kind == Kind::File => libc::EPERM,
-                                Some(_) => libc::ENOENT,
-                                None => libc::EBADF,
-                            };
+                            let errno = refusal(&world, n);
                             ensure!(
                                 err.raw_os_error() == Some(errno),
                                 "modify: {err:?}, expected errno {errno}"
@@ -191,12 +197,7 @@ pub(crate) fn run(trigger: Trigger, ops: &[EpollOp]) -> Result<(), String> {
                             entries.remove(&key);
                         }
                         (None, Err(err)) => {
-                            // epoll refuses what it cannot watch before it looks.
-                            let errno = match world.fds.get(&n) {
-                                Some(d) if d.kind == Kind::File => libc::EPERM,
-                                Some(_) => libc::ENOENT,
-                                None => libc::EBADF,
-                            };
+                            let errno = refusal(&world, n);
                             ensure!(
                                 err.raw_os_error() == Some(errno),
                                 "unregister: {err:?}, expected errno {errno}"

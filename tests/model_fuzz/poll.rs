@@ -139,7 +139,7 @@ pub(crate) fn run_poll(ops: &[PollOp]) -> Result<(), String> {
                         }
                         // poll(2) refuses more entries than RLIMIT_NOFILE.
                         Err(err)
-                            if world.limit.is_some_and(|limit| model.len() > limit)
+                            if world.limit().is_some_and(|limit| model.len() > limit)
                                 && err.raw_os_error() == Some(libc::EINVAL) => {}
                         Err(err) => return Err(format!("poll: {err:?}")),
                     }

@@ -462,7 +462,7 @@ pub(crate) fn check_select<S: BaseSelector<u32>>(
                 }
                 // A dead entry that cannot be purged, out of descriptors.
                 Flavor::Epoll => {
-                    world.limit.is_some()
+                    world.limit().is_some()
                         && !live_ready
                         && matches!(errno, Some(libc::EMFILE | libc::ENFILE))
                 }
@@ -470,7 +470,7 @@ pub(crate) fn check_select<S: BaseSelector<u32>>(
                 Flavor::Poll | Flavor::PollingOverPoll => {
                     let own = usize::from(model.flavor == Flavor::PollingOverPoll) * 2;
                     world
-                        .limit
+                        .limit()
                         .is_some_and(|limit| model.keys.len() + own > limit)
                         && errno == Some(libc::EINVAL)
                 }

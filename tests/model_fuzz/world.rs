@@ -108,10 +108,8 @@ pub(crate) struct World {
     pub(crate) next_file: FileId,
     /// Forked children, and the files each holds open.
     pub(crate) children: Vec<(libc::pid_t, Vec<FileId>)>,
-    /// The descriptor limit to restore, while it is lowered.
-    pub(crate) exhausted: Option<libc::rlimit>,
-    /// The soft limit while exhausted.
-    pub(crate) limit: Option<usize>,
+    /// The descriptor limit, while it is lowered.
+    pub(crate) exhausted: Option<OutOfDescriptors>,
 }
 
 impl World {
@@ -124,7 +122,6 @@ impl World {
             next_file: 0,
             children: Vec::new(),
             exhausted: None,
-            limit: None,
         }
     }
 
@@ -333,27 +330,7 @@ impl World {
             }
             Move::Exhaust => {
                 if self.exhausted.is_none() {
-                    let mut old = libc::rlimit {
-                        rlim_cur: 0,
-                        rlim_max: 0,
-                    };
-                    // SAFETY: getrlimit writes the struct we pass; dup and close act on fd 0
-                    // and the new descriptor only; setrlimit reads the struct we pass.
-                    unsafe {
-                        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
-                        let lowest_free = libc::dup(0);
-                        if lowest_free >= 0 {
-                            libc::close(lowest_free);
-                            let new = libc::rlimit {
-                                rlim_cur: lowest_free as libc::rlim_t,
-                                rlim_max: old.rlim_max,
-                            };
-                            if libc::setrlimit(libc::RLIMIT_NOFILE, &new) == 0 {
-                                self.exhausted = Some(old);
-                                self.limit = Some(lowest_free as usize);
-                            }
-                        }
-                    }
+                    self.exhausted = Some(OutOfDescriptors::now());
                 }
                 Vec::new()
             }
@@ -378,12 +355,13 @@ impl World {
             .map(|(&n, _)| n)
     }
 
+    /// The soft descriptor limit, while it is lowered.
+    pub(crate) fn limit(&self) -> Option<usize> {
+        self.exhausted.as_ref().map(|exhausted| exhausted.limit)
+    }
+
     pub(crate) fn release(&mut self) {
-        if let Some(old) = self.exhausted.take() {
-            // SAFETY: setrlimit reads the struct we pass.
-            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
-            self.limit = None;
-        }
+        self.exhausted = None;
     }
 }
 
@@ -457,12 +435,12 @@ pub(crate) fn select_events(revents: i16) -> Events {
 pub(crate) fn poll_refuses(world: &World, descriptors: usize, errno: Option<i32>) -> bool {
     cfg!(ioselectors_select_over_poll)
         && errno == Some(libc::EINVAL)
-        && world.limit.is_some_and(|limit| descriptors > limit)
+        && world.limit().is_some_and(|limit| descriptors > limit)
 }
 
 /// Whether `poll_refuses` may say yes (a child cannot say which error it got).
 pub(crate) fn poll_may_refuse(world: &World) -> bool {
-    cfg!(ioselectors_select_over_poll) && world.limit.is_some()
+    cfg!(ioselectors_select_over_poll) && world.limit().is_some()
 }
 
 /// How many different numbers three lists hold.
