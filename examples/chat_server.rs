@@ -5,7 +5,7 @@
 //!
 //! * **Per-connection output buffers.** A line is queued for each recipient, and written as
 //!   far as that recipient's socket takes it now. A recipient with bytes left over is
-//!   registered for `EVENT_READ | EVENT_WRITE` (with `modify`) and flushed when it becomes
+//!   registered for `EVENT_READ | EVENT_WRITE` (with `modify_events`) and flushed when it becomes
 //!   writable; once its buffer is empty it goes back to `EVENT_READ`. So a client that
 //!   stops reading delays nobody: only its own buffer grows, and it loses nothing.
 //! * **A cap on that growth.** A client that is owed more than [`MAX_BACKLOG`] (64 MiB) is
@@ -17,9 +17,10 @@
 //!   different clients never interleave mid-line. An unfinished line at the end of a
 //!   connection is dropped.
 //! * **Running out of descriptors** (EMFILE) without spinning: see [`accept`].
-//! * **Owned registrations**: each key's data holds the connection itself
-//!   (`register_owned`), and the selector's own map (`get_map`) is the list of clients a
-//!   line goes to: there is no second table of connections to keep in step.
+//! * **Owned registrations**: each key's data holds the connection itself and its buffers
+//!   (`register_owned`), lent mutably to the code that serves it (`select_fds`, `key_mut`,
+//!   `get_key_mut`), and the selector's own map (`get_map`) is the list of clients a line
+//!   goes to: there is no second table of connections to keep in step.
 //!
 //! ```text
 //! cargo run --example chat_server -- --port 8089     # 0 picks a free port
@@ -27,12 +28,10 @@
 //!
 //! Then open two or more `nc 127.0.0.1 8089`: what you type in one appears in the others.
 
-use ioselectors::{DefaultSelector, Events, EVENT_READ, EVENT_WRITE};
-use std::cell::{Cell, RefCell};
+use ioselectors::{DefaultSelector, RawSource, ReadyFd, EVENT_READ, EVENT_WRITE};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// How much one read takes from a client.
@@ -45,10 +44,9 @@ const MAX_BACKLOG: usize = 64 << 20;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Each key's data: the source, kept by the selector (`register_owned`), and what it is.
-#[derive(Clone)]
 enum Handler {
-    Listener(Rc<TcpListener>),
-    Client(Rc<Client>),
+    Listener(TcpListener),
+    Client(Client),
 }
 
 // `register_owned` needs the data to lend out its descriptor: `AsFd` on Unix, `AsSocket` on
@@ -77,26 +75,49 @@ struct Client {
     stream: TcpStream,
     peer: SocketAddr,
     /// The start of a line whose `\n` has not arrived yet.
-    unfinished: RefCell<Vec<u8>>,
+    unfinished: Vec<u8>,
     /// Relayed bytes its socket has not taken yet, oldest first.
-    output: RefCell<VecDeque<u8>>,
-    /// Disconnected while other clients' events of the same `select()` were handled: its own
-    /// events of that round, still in the list, are skipped.
-    gone: Cell<bool>,
+    output: VecDeque<u8>,
 }
 
 struct Server {
     sel: DefaultSelector<Handler>,
     /// The listener while it is not watched after a failed `accept`, and until when.
-    resting: Option<(Rc<TcpListener>, Instant)>,
+    resting: Option<(Handler, Instant)>,
     /// `accept` failed last time (its error has been reported).
     accept_failing: bool,
 }
 
 impl Server {
+    /// A source is ready. The selector lends its key's data without a copy; a client that an
+    /// earlier event of this round disconnected is gone (`key_mut` says `None`).
+    fn handle(&mut self, ready: &ReadyFd) {
+        let Some(key) = self.sel.key_mut(ready) else {
+            return;
+        };
+        match key.data {
+            Handler::Listener(listener) => {
+                let accepted = listener.accept();
+                self.accept(ready.fd(), accepted);
+            }
+            Handler::Client(client) => {
+                if ready.events().contains(EVENT_READ) {
+                    match client.receive() {
+                        Ok(lines) if lines.is_empty() => {}
+                        Ok(lines) => self.relay(ready.fd(), &lines),
+                        Err(why) => return self.disconnect(ready.fd(), &why),
+                    }
+                }
+                if ready.events().contains(EVENT_WRITE) {
+                    self.flush(ready.fd());
+                }
+            }
+        }
+    }
+
     /// Takes one connection off the listener.
-    fn accept(&mut self, listener: Rc<TcpListener>) {
-        match listener.accept() {
+    fn accept(&mut self, listener: RawSource, accepted: io::Result<(TcpStream, SocketAddr)>) {
+        match accepted {
             Ok((stream, peer)) => {
                 if self.accept_failing {
                     eprintln!("accepting again");
@@ -105,13 +126,12 @@ impl Server {
                 if let Err(err) = stream.set_nonblocking(true) {
                     return eprintln!("cannot serve {peer}: {err}");
                 }
-                let client = Rc::new(Client {
+                let client = Client {
                     stream,
                     peer,
-                    unfinished: RefCell::new(Vec::new()),
-                    output: RefCell::new(VecDeque::new()),
-                    gone: Cell::new(false),
-                });
+                    unfinished: Vec::new(),
+                    output: VecDeque::new(),
+                };
                 match self.sel.register_owned(Handler::Client(client), EVENT_READ) {
                     Ok(_) => println!("{peer} joined"),
                     Err(refused) => eprintln!("cannot serve {peer}: {refused}"),
@@ -141,8 +161,9 @@ impl Server {
                     );
                     self.accept_failing = true;
                 }
-                let _ = self.sel.unregister(&*listener);
-                self.resting = Some((listener, Instant::now() + ACCEPT_BACKOFF));
+                if let Ok(key) = self.sel.unregister(listener) {
+                    self.resting = Some((key.data, Instant::now() + ACCEPT_BACKOFF));
+                }
             }
         }
     }
@@ -154,69 +175,53 @@ impl Server {
         };
         if Instant::now() < until {
             self.resting = Some((listener, until));
-        } else if let Err(refused) = self
-            .sel
-            .register_owned(Handler::Listener(listener.clone()), EVENT_READ)
-        {
-            eprintln!("cannot watch the listener again: {refused}");
-            self.resting = Some((listener, Instant::now() + ACCEPT_BACKOFF));
-        }
-    }
-
-    /// A client is ready: read what it sent and relay its finished lines, and/or write what
-    /// it is owed.
-    fn serve(&mut self, client: Rc<Client>, mask: Events) {
-        if client.gone.get() {
-            return;
-        }
-        if mask.contains(EVENT_READ) {
-            let lines = match client.receive() {
-                Ok(lines) => lines,
-                Err(why) => return self.disconnect(&client, &why),
-            };
-            if !lines.is_empty() {
-                self.relay(&client, &lines);
-            }
-        }
-        if mask.contains(EVENT_WRITE) {
-            self.flush(&client);
+        } else if let Err(refused) = self.sel.register_owned(listener, EVENT_READ) {
+            eprintln!("cannot watch the listener again: {}", refused.error);
+            self.resting = Some((refused.source, Instant::now() + ACCEPT_BACKOFF));
         }
     }
 
     /// Queues `lines` for every client but `sender`, writing at once to those that owed
     /// nothing so far; the others are registered for `EVENT_WRITE` already.
-    fn relay(&mut self, sender: &Rc<Client>, lines: &[u8]) {
+    fn relay(&mut self, sender: RawSource, lines: &[u8]) {
         // The selector's map is the list of connected clients.
-        let recipients: Vec<Rc<Client>> = match self.sel.get_map() {
+        let recipients: Vec<RawSource> = match self.sel.get_map() {
             Ok(map) => map
-                .values()
-                .filter_map(|key| match &key.data {
-                    Handler::Client(client) if !Rc::ptr_eq(client, sender) => Some(client.clone()),
-                    _ => None,
-                })
+                .iter()
+                .filter(|&(fd, key)| fd != sender && matches!(key.data, Handler::Client(_)))
+                .map(|(fd, _)| fd)
                 .collect(),
             Err(_) => return,
         };
-        for recipient in recipients {
-            let mut output = recipient.output.borrow_mut();
-            let owed_nothing = output.is_empty();
-            if output.len() + lines.len() > MAX_BACKLOG {
-                drop(output);
+        for fd in recipients {
+            let Ok(key) = self.sel.get_key_mut(fd) else {
+                continue;
+            };
+            let Handler::Client(recipient) = key.data else {
+                continue;
+            };
+            if recipient.output.len() + lines.len() > MAX_BACKLOG {
                 let why = format!("it is not reading: over {} MiB owed", MAX_BACKLOG >> 20);
-                self.disconnect(&recipient, &why);
+                self.disconnect(fd, &why);
                 continue;
             }
-            output.extend(lines);
-            drop(output);
+            let owed_nothing = recipient.output.is_empty();
+            recipient.output.extend(lines);
             if owed_nothing {
-                self.flush(&recipient);
+                self.flush(fd);
             }
         }
     }
 
-    /// Writes what `client` is owed, as far as its socket takes it, and registers it for
-    /// `EVENT_WRITE` if anything is left (`EVENT_READ` alone otherwise).
-    fn flush(&mut self, client: &Rc<Client>) {
+    /// Writes what the client at `fd` is owed, as far as its socket takes it, and registers
+    /// it for `EVENT_WRITE` if anything is left (`EVENT_READ` alone otherwise).
+    fn flush(&mut self, fd: RawSource) {
+        let Ok(key) = self.sel.get_key_mut(fd) else {
+            return;
+        };
+        let Handler::Client(client) = key.data else {
+            return;
+        };
         let flushed = client.flush().and_then(|owes_more| {
             let events = if owes_more {
                 EVENT_READ | EVENT_WRITE
@@ -224,23 +229,22 @@ impl Server {
                 EVENT_READ
             };
             // No syscall if the events are unchanged.
-            self.sel
-                .modify(&client.stream, events, Handler::Client(client.clone()))
-                .map(drop)
+            self.sel.modify_events(fd, events).map(drop)
         });
         if let Err(err) = flushed {
-            self.disconnect(client, &err.to_string());
+            self.disconnect(fd, &err.to_string());
         }
     }
 
-    fn disconnect(&mut self, client: &Client, why: &str) {
-        println!("{} left: {why}", client.peer);
-        client.gone.set(true);
-        // The connection closes when the last `Rc` of it is dropped, at the latest when this
-        // round of events is over.
-        let _ = self.sel.unregister(&client.stream);
-        // A descriptor is about to be free: if the listener is resting for want of one,
-        // watch it again after this round instead of at the end of its pause.
+    /// Unregisters the client at `fd`; the selector gives it back, and dropping it closes it.
+    fn disconnect(&mut self, fd: RawSource, why: &str) {
+        if let Ok(key) = self.sel.unregister(fd) {
+            if let Handler::Client(client) = key.data {
+                println!("{} left: {why}", client.peer);
+            }
+        }
+        // A descriptor is free now: if the listener is resting for want of one, watch it
+        // again after this round instead of at the end of its pause.
         if let Some((_, until)) = &mut self.resting {
             *until = Instant::now();
         }
@@ -250,9 +254,9 @@ impl Server {
 impl Client {
     /// Reads once; returns the lines it finished (each with its `\n`, in order), or why the
     /// client must go.
-    fn receive(&self) -> Result<Vec<u8>, String> {
+    fn receive(&mut self) -> Result<Vec<u8>, String> {
         let mut buf = [0u8; READ_SIZE];
-        let n = match (&self.stream).read(&mut buf) {
+        let n = match self.stream.read(&mut buf) {
             Ok(0) => return Err("the client closed the connection".into()),
             Ok(n) => n,
             Err(err)
@@ -266,37 +270,36 @@ impl Client {
             Err(err) => return Err(err.to_string()),
         };
         let received = &buf[..n];
-        let mut unfinished = self.unfinished.borrow_mut();
         let Some(last_newline) = received.iter().rposition(|&byte| byte == b'\n') else {
-            unfinished.extend_from_slice(received);
-            return if unfinished.len() > MAX_LINE {
+            self.unfinished.extend_from_slice(received);
+            return if self.unfinished.len() > MAX_LINE {
                 Err(format!("a line longer than {} MiB", MAX_LINE >> 20))
             } else {
                 Ok(Vec::new())
             };
         };
         // Everything up to the last `\n` is finished lines; the rest starts the next one.
-        let mut lines = std::mem::take(&mut *unfinished);
+        let mut lines = std::mem::take(&mut self.unfinished);
         lines.extend_from_slice(&received[..=last_newline]);
-        unfinished.extend_from_slice(&received[last_newline + 1..]);
+        self.unfinished
+            .extend_from_slice(&received[last_newline + 1..]);
         Ok(lines)
     }
 
     /// Writes as much of the output as the socket takes; tells whether some is left.
-    fn flush(&self) -> io::Result<bool> {
-        let mut output = self.output.borrow_mut();
-        while !output.is_empty() {
-            let (oldest, _) = output.as_slices();
-            match (&self.stream).write(oldest) {
+    fn flush(&mut self) -> io::Result<bool> {
+        while !self.output.is_empty() {
+            let (oldest, _) = self.output.as_slices();
+            match self.stream.write(oldest) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => drop(output.drain(..n)),
+                Ok(n) => drop(self.output.drain(..n)),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(true),
                 Err(err) => return Err(err),
             }
         }
         // Give back the memory of a burst.
-        output.shrink_to(READ_SIZE);
+        self.output.shrink_to(READ_SIZE);
         Ok(false)
     }
 }
@@ -338,20 +341,19 @@ fn main() -> io::Result<()> {
     };
     server
         .sel
-        .register_owned(Handler::Listener(Rc::new(listener)), EVENT_READ)?;
+        .register_owned(Handler::Listener(listener), EVENT_READ)?;
     println!("listening on {addr}");
 
+    let mut ready = Vec::new();
     loop {
         // Block, unless the listener is resting: then wake up when its pause is over.
         let timeout = server
             .resting
             .as_ref()
             .map(|(_, until)| until.saturating_duration_since(Instant::now()));
-        for (key, mask) in server.sel.select(timeout)? {
-            match key.data {
-                Handler::Listener(listener) => server.accept(listener),
-                Handler::Client(client) => server.serve(client, mask),
-            }
+        server.sel.select_fds_into(timeout, &mut ready)?;
+        for ready in &ready {
+            server.handle(ready);
         }
         server.end_rest();
     }

@@ -14,7 +14,7 @@
 //! * **Buffered output.** `conn.send` may take only part of a reply (or, on a blocking
 //!   socket, stall the whole server behind one client that does not read). Here each
 //!   connection queues its replies and writes what the socket takes; while bytes remain, the
-//!   connection is registered for `EVENT_READ | EVENT_WRITE` (with `modify`) and flushed when
+//!   connection is registered for `EVENT_READ | EVENT_WRITE` (with `modify_events`) and flushed when
 //!   it becomes writable, then goes back to `EVENT_READ`.
 //! * **Back-pressure.** While more than [`MAX_BACKLOG`] (1 MiB) of replies wait for a
 //!   connection, the server stops reading from it (`EVENT_WRITE` only) and resumes once the
@@ -26,8 +26,10 @@
 //!   being asked again at once (see [`accept`]).
 //!
 //! The sources are registered with `register_owned`: the selector keeps each connection in
-//! its key (Python's `key.fileobj`), together with which callback to run, so the server
-//! needs no map of its own from descriptors to streams; `unregister` hands the source back.
+//! its key (Python's `key.fileobj`), together with which callback to run and its output
+//! queue, so the server needs no map of its own from descriptors to streams. `select_fds`
+//! and `key_mut` lend each ready key's data to its callback without a copy, `modify_events`
+//! changes what a connection waits for, and `unregister` hands the source back.
 //!
 //! ```text
 //! cargo run --example echo_server -- --port 8088     # 0 picks a free port
@@ -36,12 +38,10 @@
 //! Then talk to it with `nc 127.0.0.1 8088`: every line you type comes back upper-cased,
 //! followed by `_SB`.
 
-use ioselectors::{DefaultSelector, Events, EVENT_READ, EVENT_WRITE};
-use std::cell::{Cell, RefCell};
+use ioselectors::{DefaultSelector, Events, ReadyFd, EVENT_READ, EVENT_WRITE};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// How much one `recv` reads (Python: `conn.recv(1024)`); one reply per read.
@@ -53,23 +53,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Each key's data: the source itself, kept by the selector (`register_owned`), and, by its
 /// variant, the callback to run when it is ready — Python's `key.fileobj` and `key.data` in
-/// one value. Cloning it (as `select` does for its snapshots) clones an `Rc`.
-#[derive(Clone)]
+/// one value.
 enum Handler {
     /// `sel.register(server_fileobj, EVENT_READ, accept)`
-    Accept(Rc<TcpListener>),
+    Accept(TcpListener),
     /// `sel.register(conn, EVENT_READ, read)`
-    Read(Rc<Conn>),
-}
-
-impl Handler {
-    /// Python: `callback = key.data; callback(key.fileobj, mask)`.
-    fn call(self, server: &mut Server, mask: Events) {
-        match self {
-            Handler::Accept(listener) => accept(server, listener, mask),
-            Handler::Read(conn) => read(server, conn, mask),
-        }
-    }
+    Read(Conn),
 }
 
 // `register_owned` needs the data to lend out its descriptor, as every source does: `AsFd` on
@@ -99,116 +88,139 @@ struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
     /// Reply bytes the socket has not accepted yet, oldest first.
-    output: RefCell<VecDeque<u8>>,
+    output: VecDeque<u8>,
     /// The client has closed its side: send what is queued, then close.
-    eof: Cell<bool>,
+    eof: bool,
 }
 
 struct Server {
     sel: DefaultSelector<Handler>,
     /// The listener while it is not watched after a failed `accept`, and until when.
-    resting: Option<(Rc<TcpListener>, Instant)>,
+    resting: Option<(Handler, Instant)>,
     /// `accept` failed last time (its error has been reported).
     accept_failing: bool,
 }
 
-/// Python: `conn, addr = server_fileobj.accept(); sel.register(conn, EVENT_READ, read)`.
-fn accept(server: &mut Server, listener: Rc<TcpListener>, _mask: Events) {
-    match listener.accept() {
-        Ok((stream, peer)) => {
-            if server.accept_failing {
-                eprintln!("accepting again");
-                server.accept_failing = false;
+impl Server {
+    /// Python: `callback = key.data; callback(key.fileobj, mask)`. The selector lends the
+    /// key's data (the source and its state) without a copy.
+    fn call(&mut self, ready: &ReadyFd) {
+        let Some(key) = self.sel.key_mut(ready) else {
+            return; // closed meanwhile by an earlier callback of this round
+        };
+        match key.data {
+            Handler::Accept(listener) => {
+                let accepted = listener.accept();
+                self.accept(ready, accepted);
             }
-            if let Err(err) = stream.set_nonblocking(true) {
-                return eprintln!("cannot serve {peer}: {err}");
+            Handler::Read(conn) => {
+                let next = conn.serve(ready.events());
+                match next {
+                    // `modify_events` makes a syscall only when the events change.
+                    Ok(Some(events)) => {
+                        if let Err(err) = self.sel.modify_events(ready.fd(), events) {
+                            self.close(ready, &err.to_string());
+                        }
+                    }
+                    Ok(None) => self.close(ready, "the client closed its side"),
+                    Err(err) => self.close(ready, &err.to_string()),
+                }
             }
-            let conn = Rc::new(Conn {
-                stream,
-                peer,
-                output: RefCell::new(VecDeque::new()),
-                eof: Cell::new(false),
-            });
-            match server.sel.register_owned(Handler::Read(conn), EVENT_READ) {
-                Ok(_) => println!("accepted {peer}"),
-                // The refused source comes back in `refused.source`; dropping it closes it.
-                Err(refused) => eprintln!("cannot serve {peer}: {refused}"),
-            }
-        }
-        // Nothing waiting after all, a signal, or a client that gave up before it was
-        // accepted: nothing to do.
-        Err(err)
-            if matches!(
-                err.kind(),
-                io::ErrorKind::WouldBlock
-                    | io::ErrorKind::Interrupted
-                    | io::ErrorKind::ConnectionAborted
-            ) => {}
-        // Typically EMFILE or ENFILE: no descriptor is left for the new connection. It stays
-        // in the kernel's backlog, so the listener is still readable, and a level-triggered
-        // selector reports it again at once: a server that only logs the error and goes on
-        // (the obvious port of Python's version, which lets the OSError escape and dies)
-        // spins at 100 % CPU until a descriptor frees up. So stop watching the listener and
-        // watch it again after a pause, or as soon as a connection closes and frees a
-        // descriptor. The pause comes from `select`'s timeout; no timer thread is needed.
-        Err(err) => {
-            if !server.accept_failing {
-                // Said once, not every pause, so that the log does not fill up meanwhile.
-                eprintln!(
-                    "accept failed: {err}; trying again every {} ms",
-                    ACCEPT_BACKOFF.as_millis()
-                );
-                server.accept_failing = true;
-            }
-            let _ = server.sel.unregister(&*listener);
-            server.resting = Some((listener, Instant::now() + ACCEPT_BACKOFF));
         }
     }
-}
 
-/// Python's `read` callback, with buffered output: reads once if readable (queueing the
-/// reply), writes what the socket takes, then registers for what the connection needs next.
-fn read(server: &mut Server, conn: Rc<Conn>, mask: Events) {
-    let mut served = Ok(());
-    if mask.contains(EVENT_READ) {
-        served = conn.receive();
-    }
-    let served = served.and_then(|()| conn.flush());
-    match served.map(|()| conn.interest()) {
-        // `modify` makes a syscall only when the events change.
-        Ok(Some(events)) => {
-            let handler = Handler::Read(conn.clone());
-            if let Err(err) = server.sel.modify(&conn.stream, events, handler) {
-                close(server, &conn, &err.to_string());
+    /// Python: `conn, addr = server_fileobj.accept(); sel.register(conn, EVENT_READ, read)`.
+    fn accept(&mut self, ready: &ReadyFd, accepted: io::Result<(TcpStream, SocketAddr)>) {
+        match accepted {
+            Ok((stream, peer)) => {
+                if self.accept_failing {
+                    eprintln!("accepting again");
+                    self.accept_failing = false;
+                }
+                if let Err(err) = stream.set_nonblocking(true) {
+                    return eprintln!("cannot serve {peer}: {err}");
+                }
+                let conn = Conn {
+                    stream,
+                    peer,
+                    output: VecDeque::new(),
+                    eof: false,
+                };
+                match self.sel.register_owned(Handler::Read(conn), EVENT_READ) {
+                    Ok(_) => println!("accepted {peer}"),
+                    // The refused source comes back in `refused.source`; dropping it closes it.
+                    Err(refused) => eprintln!("cannot serve {peer}: {refused}"),
+                }
+            }
+            // Nothing waiting after all, a signal, or a client that gave up before it was
+            // accepted: nothing to do.
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
+                        | io::ErrorKind::ConnectionAborted
+                ) => {}
+            // Typically EMFILE or ENFILE: no descriptor is left for the new connection. It
+            // stays in the kernel's backlog, so the listener is still readable, and a
+            // level-triggered selector reports it again at once: a server that only logs the
+            // error and goes on (the obvious port of Python's version, which lets the OSError
+            // escape and dies) spins at 100 % CPU until a descriptor frees up. So stop
+            // watching the listener and watch it again after a pause, or as soon as a
+            // connection closes and frees a descriptor. The pause comes from `select`'s
+            // timeout; no timer thread is needed.
+            Err(err) => {
+                if !self.accept_failing {
+                    // Said once, not every pause, so that the log does not fill up meanwhile.
+                    eprintln!(
+                        "accept failed: {err}; trying again every {} ms",
+                        ACCEPT_BACKOFF.as_millis()
+                    );
+                    self.accept_failing = true;
+                }
+                if let Ok(key) = self.sel.unregister(ready.fd()) {
+                    self.resting = Some((key.data, Instant::now() + ACCEPT_BACKOFF));
+                }
             }
         }
-        Ok(None) => close(server, &conn, "the client closed its side"),
-        Err(err) => close(server, &conn, &err.to_string()),
     }
-}
 
-/// Python: `sel.unregister(conn); conn.close()`. The selector gives the connection back, and
-/// it closes when the callback returns and drops the last `Rc` of it.
-fn close(server: &mut Server, conn: &Conn, why: &str) {
-    println!("closing {}: {why}", conn.peer);
-    let _ = server.sel.unregister(&conn.stream);
-    // A descriptor is about to be free: if the listener is resting for want of one, watch it
-    // again after this round of callbacks instead of at the end of its pause.
-    if let Some((_, until)) = &mut server.resting {
-        *until = Instant::now();
+    /// Python: `sel.unregister(conn); conn.close()`. The selector gives the connection back,
+    /// and dropping it closes it.
+    fn close(&mut self, ready: &ReadyFd, why: &str) {
+        if let Ok(key) = self.sel.unregister(ready.fd()) {
+            if let Handler::Read(conn) = key.data {
+                println!("closing {}: {why}", conn.peer);
+            }
+        }
+        // A descriptor is free now: if the listener is resting for want of one, watch it
+        // again after this round of callbacks instead of at the end of its pause.
+        if let Some((_, until)) = &mut self.resting {
+            *until = Instant::now();
+        }
     }
 }
 
 impl Conn {
+    /// Python's `read` callback, with buffered output: reads once if readable (queueing the
+    /// reply), writes what the socket takes, and says what to wait for next (`None`: done).
+    fn serve(&mut self, mask: Events) -> io::Result<Option<Events>> {
+        if mask.contains(EVENT_READ) {
+            self.receive()?;
+        }
+        self.flush()?;
+        Ok(self.interest())
+    }
+
     /// Python: `data = conn.recv(1024)`; queues `data.upper() + b'_SB'`, or notes the end.
-    fn receive(&self) -> io::Result<()> {
+    fn receive(&mut self) -> io::Result<()> {
         let mut buf = [0u8; RECV_SIZE];
-        match (&self.stream).read(&mut buf) {
-            Ok(0) => self.eof.set(true),
+        match self.stream.read(&mut buf) {
+            Ok(0) => self.eof = true,
             Ok(n) => {
-                let mut output = self.output.borrow_mut();
-                output.extend(buf[..n].iter().map(u8::to_ascii_uppercase));
-                output.extend(b"_SB");
+                self.output
+                    .extend(buf[..n].iter().map(u8::to_ascii_uppercase));
+                self.output.extend(b"_SB");
             }
             Err(err)
                 if matches!(
@@ -221,29 +233,27 @@ impl Conn {
     }
 
     /// Writes as much of the queued output as the socket takes without blocking.
-    fn flush(&self) -> io::Result<()> {
-        let mut output = self.output.borrow_mut();
-        while !output.is_empty() {
-            let (oldest, _) = output.as_slices();
-            match (&self.stream).write(oldest) {
+    fn flush(&mut self) -> io::Result<()> {
+        while !self.output.is_empty() {
+            let (oldest, _) = self.output.as_slices();
+            match self.stream.write(oldest) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => drop(output.drain(..n)),
+                Ok(n) => drop(self.output.drain(..n)),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) => return Err(err),
             }
         }
-        if output.is_empty() {
+        if self.output.is_empty() {
             // Give back the memory of a burst.
-            output.shrink_to(RECV_SIZE);
+            self.output.shrink_to(RECV_SIZE);
         }
         Ok(())
     }
 
     /// What to wait for next; `None` once the client is gone and has every reply.
     fn interest(&self) -> Option<Events> {
-        let backlog = self.output.borrow().len();
-        match (self.eof.get(), backlog) {
+        match (self.eof, self.output.len()) {
             (true, 0) => None,
             (true, _) => Some(EVENT_WRITE),
             (false, 0) => Some(EVENT_READ),
@@ -291,35 +301,30 @@ fn main() -> io::Result<()> {
     };
     server
         .sel
-        .register_owned(Handler::Accept(Rc::new(listener)), EVENT_READ)?;
+        .register_owned(Handler::Accept(listener), EVENT_READ)?;
     println!("listening on {addr}");
 
+    let mut ready = Vec::new();
     loop {
         // Block, unless the listener is resting: then wake up when its pause is over.
         let timeout = server
             .resting
             .as_ref()
             .map(|(_, until)| until.saturating_duration_since(Instant::now()));
-        // Python: `for key, mask in sel.select(): key.data(key.fileobj, mask)`. The keys are
-        // snapshots, so the callbacks may register, modify and unregister as they go.
-        for (key, mask) in server.sel.select(timeout)? {
-            key.data.call(&mut server, mask);
+        // Python: `for key, mask in sel.select(): key.data(key.fileobj, mask)`. Each callback
+        // borrows its key's data from the selector, and may register, modify and unregister.
+        server.sel.select_fds_into(timeout, &mut ready)?;
+        for ready in &ready {
+            server.call(ready);
         }
         if let Some((listener, until)) = server.resting.take() {
             if Instant::now() < until {
                 server.resting = Some((listener, until));
-            } else {
-                watch_listener(&mut server, listener);
+            } else if let Err(refused) = server.sel.register_owned(listener, EVENT_READ) {
+                // Keep it resting, and try again after another pause.
+                eprintln!("cannot watch the listener again: {}", refused.error);
+                server.resting = Some((refused.source, Instant::now() + ACCEPT_BACKOFF));
             }
         }
-    }
-}
-
-/// Registers the listener again after its pause (or keeps it resting if that fails).
-fn watch_listener(server: &mut Server, listener: Rc<TcpListener>) {
-    let handler = Handler::Accept(listener.clone());
-    if let Err(refused) = server.sel.register_owned(handler, EVENT_READ) {
-        eprintln!("cannot watch the listener again: {refused}");
-        server.resting = Some((listener, Instant::now() + ACCEPT_BACKOFF));
     }
 }

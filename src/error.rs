@@ -82,6 +82,13 @@ pub enum SelectorError {
         /// The descriptor.
         fd: RawSource,
     },
+    /// The registration was made with `register_owned`: its data is its source, which a
+    /// `modify` with new data would drop (and close). Change its events with
+    /// `modify_events` (`InvalidInput`).
+    OwnedSource {
+        /// The descriptor.
+        fd: RawSource,
+    },
     /// The selector was closed; only `close()` may still be called (`Other`).
     Closed {
         /// The refused operation, e.g. `"select"`.
@@ -97,7 +104,8 @@ impl SelectorError {
             SelectorError::InvalidEvents { .. }
             | SelectorError::InvalidFd { .. }
             | SelectorError::FdTooLarge { .. }
-            | SelectorError::NotASocket { .. } => io::ErrorKind::InvalidInput,
+            | SelectorError::NotASocket { .. }
+            | SelectorError::OwnedSource { .. } => io::ErrorKind::InvalidInput,
             SelectorError::AlreadyRegistered { .. } => io::ErrorKind::AlreadyExists,
             SelectorError::NotRegistered { .. } => io::ErrorKind::NotFound,
             SelectorError::Closed { .. } => io::ErrorKind::Other,
@@ -129,6 +137,11 @@ impl fmt::Display for SelectorError {
                  closed without unregister, the number now names a new file: unregister {fd} first)"
             ),
             SelectorError::NotRegistered { fd } => write!(f, "fd {fd} is not registered"),
+            SelectorError::OwnedSource { fd } => write!(
+                f,
+                "fd {fd} was registered with register_owned: its data is its source, which \
+                 modify would drop; use modify_events"
+            ),
             SelectorError::Closed {
                 operation,
                 fd: Some(fd),

@@ -31,9 +31,10 @@
 //! # Two layers
 //!
 //! * **The selectors**, at the crate root: Python's `selectors` module. Every selector type
-//!   is a [`Selector`] over one OS mechanism, and all of them implement [`BaseSelector`].
-//!   The rules (validation, errors, masking, timeouts, EINTR, stale kernel entries) live
-//!   once, in [`Selector`]; a [`backend`] only talks to the OS.
+//!   is a [`Selector`] over one OS mechanism (write generic code over `Selector<B, T>` with
+//!   `B: backend::Backend`), and other threads change its registrations through a
+//!   [`Registry`]. The rules (validation, errors, masking, timeouts, EINTR, stale kernel
+//!   entries) live once, shared by both; a [`backend`] only talks to the OS.
 //! * **The primitives**, in [`select`]: Python's `select` module — `select()`, poll objects,
 //!   epoll (edge-triggered, one-shot) and kqueue — public, Python-shaped, and what the
 //!   selectors' backends are built on.
@@ -82,10 +83,25 @@
 //! [`register_owned`](Selector::register_owned) instead keeps the source in the key, as
 //! Python's keys keep their file objects, and `unregister` gives it back.
 //!
+//! # Data that is not `Clone`
+//!
+//! [`Selector::select`] hands out snapshots of the keys (Python's callback pattern), so it
+//! needs `T: Clone`. [`Selector::select_fds`] reports the ready descriptors instead, and
+//! [`Selector::key_mut`] lends each one's data mutably: an owned `TcpStream` can be the
+//! data, with no `Rc` and no clone per event.
+//!
 //! # Zero-allocation loops
 //!
-//! [`Selector::select`] returns a fresh `Vec`; [`Selector::select_into`] fills one you keep,
-//! and once it has grown makes no heap allocation per call.
+//! [`Selector::select`] and [`Selector::select_fds`] return a fresh `Vec`;
+//! [`Selector::select_into`] and [`Selector::select_fds_into`] fill one you keep, and once
+//! it has grown make no heap allocation per call.
+//!
+//! # Other threads
+//!
+//! [`Selector::registry`] gives a [`Registry`]: a cloneable, `Send + Sync` handle that
+//! registers, modifies and unregisters from any thread, with effect on a `select()` blocked
+//! at that moment (epoll, kqueue and IOCP through the kernel; poll and select by waking the
+//! waiter).
 //!
 //! # Waking a blocked `select()`
 //!
@@ -100,6 +116,7 @@ mod events;
 mod fd_map;
 mod key;
 mod map;
+mod registry;
 pub mod select;
 mod selector;
 mod source;
@@ -112,23 +129,24 @@ pub use error::SelectorError;
 pub use events::{Events, EVENT_READ, EVENT_WRITE};
 pub use key::SelectorKey;
 pub use map::SelectorMap;
-pub use selector::{BaseSelector, Ready, Refused, Selector};
+pub use registry::Registry;
+pub use selector::{KeyMut, Ready, ReadyFd, Refused, Selector};
 pub use source::{AsSource, BorrowedSource, Fileno, RawSource};
 pub use waker::Waker;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-use backend::Epoll;
+use backend::EpollBackend;
 #[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
-use backend::Select;
-use backend::{Poll, Polling};
+use backend::SelectBackend;
+use backend::{PollBackend, PollingBackend};
 
 /// epoll, directly through rustix: one `epoll_wait` per `select()`. Linux and Android.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub type EpollSelector<T> = Selector<Epoll, T>;
+pub type EpollSelector<T> = Selector<EpollBackend, T>;
 
 /// poll(2) through rustix on Unix; `WSAPoll` on Windows (sockets only; before Windows 10
 /// version 2004, `WSAPoll` did not report a failed non-blocking `connect`).
-pub type PollSelector<T> = Selector<Poll, T>;
+pub type PollSelector<T> = Selector<PollBackend, T>;
 
 /// select(2) on Unix (fds below `FD_SETSIZE` only); Winsock `select` on Windows. Not on
 /// illumos/Solaris, where rustix has no select(2): use `PollSelector` there.
@@ -142,11 +160,11 @@ pub type PollSelector<T> = Selector<Poll, T>;
     target_os = "openbsd",
     target_os = "dragonfly"
 ))]
-pub type SelectSelector<T> = Selector<Select, T>;
+pub type SelectSelector<T> = Selector<SelectBackend, T>;
 
 /// The `polling` crate in level-triggered mode: kqueue, IOCP/AFD or event ports (and epoll
 /// or poll on Linux, where it exists to test the code those systems run).
-pub type PollingSelector<T> = Selector<Polling, T>;
+pub type PollingSelector<T> = Selector<PollingBackend, T>;
 
 /// kqueue through `polling`. macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly.
 #[cfg(any(

@@ -2,29 +2,40 @@
 
 use crate::backend::sealed::Os;
 use crate::backend::Tag;
+use crate::registry::{lock, State};
 use crate::source::{self, BorrowedSource, RawSource};
 use crate::{Events, Selector, SelectorError, SelectorKey, EVENT_READ, EVENT_WRITE};
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::UdpSocket;
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 type Report = io::Result<Vec<(RawSource, Events)>>;
 
+/// A backend that records the calls it gets and reports what the test scripts.
+enum Scripted {}
+
 #[derive(Debug, Default)]
-struct Scripted {
+struct ScriptedSet {
     calls: Vec<String>,
     refuse: bool,
+    /// The errno a purge fails with, if it fails.
+    purge_error: Option<i32>,
+}
+
+#[derive(Debug, Default)]
+struct ScriptedWaiter {
     /// What each wait reports, in turn; once empty, waits report nothing.
     waits: VecDeque<Report>,
+    /// What the last wait reported.
+    current: Vec<(RawSource, Events)>,
     timeouts: Vec<Option<Duration>>,
     rearmed: Vec<(RawSource, Option<Events>)>,
     /// The tag every reported event carries (`None`: the backend reports by number only),
     /// unless `tags` gives its fd one of its own.
     reported_tag: Option<Tag>,
     tags: HashMap<RawSource, Tag>,
-    /// The errno a purge fails with, if it fails.
-    purge_error: Option<i32>,
 }
 
 /// A kernel's refusal: an OS error, as the backends pass it on (EACCES).
@@ -34,69 +45,101 @@ fn refusal() -> io::Error {
 
 impl Os for Scripted {
     const NAME: &'static str = "scripted";
+    type Set = ScriptedSet;
+    type Waiter = ScriptedWaiter;
 
-    fn open() -> io::Result<Self> {
-        Ok(Scripted::default())
+    fn open() -> io::Result<(ScriptedSet, ScriptedWaiter)> {
+        Ok(Default::default())
     }
 
-    fn add(&mut self, source: BorrowedSource<'_>, events: Events, _tag: Tag) -> io::Result<()> {
-        self.calls
+    fn add(
+        set: &mut ScriptedSet,
+        source: BorrowedSource<'_>,
+        events: Events,
+        _tag: Tag,
+    ) -> io::Result<()> {
+        set.calls
             .push(format!("add {} {}", source::raw(source), events.bits()));
-        if self.refuse {
+        if set.refuse {
             return Err(refusal());
         }
         Ok(())
     }
 
-    fn modify(&mut self, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
-        self.calls.push(format!("modify {fd} {}", events.bits()));
-        if self.refuse {
+    fn modify(set: &mut ScriptedSet, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
+        set.calls.push(format!("modify {fd} {}", events.bits()));
+        if set.refuse {
             return Err(refusal());
         }
         Ok(())
     }
 
-    fn delete(&mut self, fd: RawSource) {
-        self.calls.push(format!("delete {fd}"));
+    fn delete(set: &mut ScriptedSet, fd: RawSource) -> bool {
+        set.calls.push(format!("delete {fd}"));
+        true
     }
 
-    fn wait<F>(
-        &mut self,
+    fn wait(
+        waiter: &mut ScriptedWaiter,
         timeout: Option<Duration>,
         _registered: usize,
-        mut on_ready: F,
-    ) -> io::Result<()>
+    ) -> io::Result<()> {
+        waiter.timeouts.push(timeout);
+        waiter.current = waiter.waits.pop_front().unwrap_or_else(|| Ok(Vec::new()))?;
+        Ok(())
+    }
+
+    fn for_each_event<F>(waiter: &mut ScriptedWaiter, _set: &mut ScriptedSet, mut on_ready: F)
     where
         F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
-        self.timeouts.push(timeout);
-        for (fd, events) in self.waits.pop_front().unwrap_or_else(|| Ok(Vec::new()))? {
-            let tag = self.tags.get(&fd).copied().or(self.reported_tag);
+        for (fd, events) in std::mem::take(&mut waiter.current) {
+            let tag = waiter.tags.get(&fd).copied().or(waiter.reported_tag);
             let interest = on_ready(fd, tag, events);
-            self.rearmed.push((fd, interest));
+            waiter.rearmed.push((fd, interest));
         }
-        Ok(())
     }
 
     fn purge(
-        &mut self,
+        set: &mut ScriptedSet,
+        _waiter: &mut ScriptedWaiter,
         live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
     ) -> io::Result<()> {
         let mut live: Vec<_> = live
             .map(|(fd, events, tag)| (fd, events.bits(), tag))
             .collect();
         live.sort_unstable();
-        self.calls.push(format!("purge {live:?}"));
-        match self.purge_error {
+        set.calls.push(format!("purge {live:?}"));
+        match set.purge_error {
             Some(code) => Err(io::Error::from_raw_os_error(code)),
             None => Ok(()),
         }
     }
 
-    fn close(&mut self, registered: &mut dyn Iterator<Item = RawSource>) {
-        let fds: Vec<_> = registered.collect();
-        self.calls.push(format!("close {fds:?}"));
+    fn close(
+        set: &mut ScriptedSet,
+        _waiter: &mut ScriptedWaiter,
+        registered: &mut dyn Iterator<Item = RawSource>,
+    ) {
+        let mut fds: Vec<_> = registered.collect();
+        fds.sort_unstable();
+        set.calls.push(format!("close {fds:?}"));
     }
+}
+
+type ScriptedSelector = Selector<Scripted, &'static str>;
+
+/// What the scripted set holds, under the registry's lock.
+fn set(sel: &ScriptedSelector) -> MutexGuard<'_, State<Scripted, &'static str>> {
+    lock(&sel.shared)
+}
+
+fn calls(sel: &ScriptedSelector) -> Vec<String> {
+    set(sel).set.calls.clone()
+}
+
+fn clear_calls(sel: &ScriptedSelector) {
+    set(sel).set.calls.clear();
 }
 
 fn socket() -> UdpSocket {
@@ -107,8 +150,8 @@ fn fd(socket: &UdpSocket) -> RawSource {
     crate::Fileno::fileno(&socket)
 }
 
-fn selector() -> Selector<Scripted, &'static str> {
-    Selector::with_backend(Scripted::default())
+fn selector() -> ScriptedSelector {
+    Selector::new().unwrap()
 }
 
 #[test]
@@ -116,9 +159,9 @@ fn data_only_modify_makes_no_backend_call() {
     let mut sel = selector();
     let sock = socket();
     sel.register(&sock, EVENT_READ, "a").unwrap();
-    sel.backend.calls.clear();
+    clear_calls(&sel);
     assert_eq!(sel.modify(&sock, EVENT_READ, "b").unwrap().data, "b");
-    assert!(sel.backend.calls.is_empty(), "{:?}", sel.backend.calls);
+    assert!(calls(&sel).is_empty(), "{:?}", calls(&sel));
 }
 
 #[test]
@@ -126,9 +169,9 @@ fn events_modify_is_exactly_one_backend_call() {
     let mut sel = selector();
     let sock = socket();
     sel.register(&sock, EVENT_READ, "a").unwrap();
-    sel.backend.calls.clear();
+    clear_calls(&sel);
     sel.modify(&sock, EVENT_READ | EVENT_WRITE, "a").unwrap();
-    assert_eq!(sel.backend.calls, vec![format!("modify {} 3", fd(&sock))]);
+    assert_eq!(calls(&sel), vec![format!("modify {} 3", fd(&sock))]);
 }
 
 #[test]
@@ -136,7 +179,7 @@ fn refused_modify_passes_the_error_on_and_keeps_the_registration() {
     let mut sel = selector();
     let sock = socket();
     let before = sel.register(&sock, EVENT_READ, "old").unwrap().clone();
-    sel.backend.refuse = true;
+    set(&sel).set.refuse = true;
     let err = sel.modify(&sock, EVENT_WRITE, "new").unwrap_err();
     // The kernel's error, as it gave it: errno kept, nothing wrapped around it.
     assert_eq!(err.raw_os_error(), Some(13));
@@ -148,7 +191,7 @@ fn refused_modify_passes_the_error_on_and_keeps_the_registration() {
 fn refused_register_leaves_no_key() {
     let mut sel = selector();
     let sock = socket();
-    sel.backend.refuse = true;
+    set(&sel).set.refuse = true;
     let err = sel.register(&sock, EVENT_READ, "x").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(13));
     assert!(err.get_ref().is_none(), "{err:?}");
@@ -166,7 +209,7 @@ fn invalid_events_are_refused_before_the_backend_is_asked() {
     assert!(sel.register(&sock, Events::empty(), "x").is_err());
     sel.register(&sock, EVENT_READ, "x").unwrap();
     assert!(sel.modify(&sock, Events::from_bits_retain(8), "y").is_err());
-    assert_eq!(sel.backend.calls, vec![format!("add {} 1", fd(&sock))]);
+    assert_eq!(calls(&sel), vec![format!("add {} 1", fd(&sock))]);
 }
 
 #[test]
@@ -179,7 +222,7 @@ fn unregister_and_close_release_kernel_state() {
     sel.close();
     sel.close();
     assert_eq!(
-        sel.backend.calls[2..],
+        calls(&sel)[2..],
         [format!("delete {}", fd(&a)), format!("close [{}]", fd(&b))]
     );
     assert!(sel.is_closed());
@@ -192,7 +235,7 @@ fn reports_are_masked_merged_and_filtered() {
     sel.register(&a, EVENT_READ | EVENT_WRITE, "a").unwrap();
     sel.register(&b, EVENT_READ, "b").unwrap();
     let unregistered = fd(&c);
-    sel.backend.waits.push_back(Ok(vec![
+    sel.waiter.waits.push_back(Ok(vec![
         (fd(&a), EVENT_READ),
         (fd(&b), EVENT_WRITE), // not asked for: dropped
         (unregistered, EVENT_READ),
@@ -216,8 +259,8 @@ fn reports_are_masked_merged_and_filtered() {
         ]
     );
     // The backend learns each fd's interest (for re-arming), and None for strangers.
-    assert!(sel.backend.rearmed.contains(&(unregistered, None)));
-    assert!(sel.backend.rearmed.contains(&(fd(&b), Some(EVENT_READ))));
+    assert!(sel.waiter.rearmed.contains(&(unregistered, None)));
+    assert!(sel.waiter.rearmed.contains(&(fd(&b), Some(EVENT_READ))));
 }
 
 #[test]
@@ -225,15 +268,15 @@ fn interrupted_waits_are_retried_with_the_time_left() {
     let mut sel = selector();
     let sock = socket();
     sel.register(&sock, EVENT_READ, "s").unwrap();
-    sel.backend
+    sel.waiter
         .waits
         .push_back(Err(io::ErrorKind::Interrupted.into()));
-    sel.backend
+    sel.waiter
         .waits
         .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
     let ready = sel.select(Some(Duration::from_secs(60))).unwrap();
     assert_eq!(ready.len(), 1);
-    let timeouts = &sel.backend.timeouts;
+    let timeouts = &sel.waiter.timeouts;
     assert_eq!(timeouts.len(), 2);
     assert!(timeouts[1].unwrap() <= timeouts[0].unwrap(), "{timeouts:?}");
     assert!(timeouts[1].unwrap() > Duration::from_secs(50));
@@ -242,7 +285,7 @@ fn interrupted_waits_are_retried_with_the_time_left() {
 #[test]
 fn other_errors_are_returned() {
     let mut sel = selector();
-    sel.backend.waits.push_back(Err(refusal()));
+    sel.waiter.waits.push_back(Err(refusal()));
     assert_eq!(sel.select(None).unwrap_err().raw_os_error(), Some(13));
 }
 
@@ -254,15 +297,15 @@ fn early_wakeups_never_shorten_the_timeout() {
     // The scripted backend returns at once, with nothing: the selector must keep waiting.
     assert!(sel.select(Some(timeout)).unwrap().is_empty());
     assert!(start.elapsed() >= timeout);
-    assert!(sel.backend.timeouts.len() > 1);
-    assert!(sel.backend.timeouts.windows(2).all(|w| w[1] <= w[0]));
+    assert!(sel.waiter.timeouts.len() > 1);
+    assert!(sel.waiter.timeouts.windows(2).all(|w| w[1] <= w[0]));
 }
 
 #[test]
 fn zero_timeout_waits_exactly_once() {
     let mut sel = selector();
     assert!(sel.select(Some(Duration::ZERO)).unwrap().is_empty());
-    assert_eq!(sel.backend.timeouts, vec![Some(Duration::ZERO)]);
+    assert_eq!(sel.waiter.timeouts, vec![Some(Duration::ZERO)]);
 }
 
 #[test]
@@ -270,20 +313,20 @@ fn huge_timeouts_are_cut_into_kernel_sized_waits() {
     let mut sel = selector();
     let sock = socket();
     sel.register(&sock, EVENT_READ, "s").unwrap();
-    sel.backend
+    sel.waiter
         .waits
         .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
     sel.select(Some(Duration::from_secs(u64::MAX))).unwrap();
-    sel.backend
+    sel.waiter
         .waits
         .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
     sel.select(Some(Duration::from_secs(100 * 86_400))).unwrap();
     assert_eq!(
-        sel.backend.timeouts[0], None,
+        sel.waiter.timeouts[0], None,
         "beyond Instant's range: as good as forever"
     );
     assert_eq!(
-        sel.backend.timeouts[1],
+        sel.waiter.timeouts[1],
         Some(Duration::from_millis(i32::MAX as u64))
     );
 }
@@ -326,29 +369,26 @@ fn events_of_a_dead_registration_are_dropped_and_purged() {
     sel.register(&sock, EVENT_READ, "old").unwrap();
     sel.unregister(&sock).unwrap();
     sel.register(&sock, EVENT_WRITE, "new").unwrap();
-    sel.backend.calls.clear();
-    sel.backend.reported_tag = Some(0);
-    sel.backend
+    clear_calls(&sel);
+    sel.waiter.reported_tag = Some(0);
+    sel.waiter
         .waits
         .push_back(Ok(vec![(fd(&sock), EVENT_READ | EVENT_WRITE)]));
     assert!(sel.select(Some(Duration::ZERO)).unwrap().is_empty());
     // The kernel is told to forget everything but the live registration (tag 1).
-    assert_eq!(
-        sel.backend.calls,
-        vec![format!("purge [({}, 2, 1)]", fd(&sock))]
-    );
-    assert_eq!(sel.backend.rearmed, vec![(fd(&sock), None)]);
+    assert_eq!(calls(&sel), vec![format!("purge [({}, 2, 1)]", fd(&sock))]);
+    assert_eq!(sel.waiter.rearmed, vec![(fd(&sock), None)]);
 
     // The live registration's own events are reported, and purge nothing.
-    sel.backend.calls.clear();
-    sel.backend.reported_tag = Some(1);
-    sel.backend
+    clear_calls(&sel);
+    sel.waiter.reported_tag = Some(1);
+    sel.waiter
         .waits
         .push_back(Ok(vec![(fd(&sock), EVENT_WRITE)]));
     let ready = sel.select(Some(Duration::ZERO)).unwrap();
     assert_eq!(ready.len(), 1);
     assert_eq!(ready[0].0.data, "new");
-    assert!(sel.backend.calls.is_empty(), "{:?}", sel.backend.calls);
+    assert!(calls(&sel).is_empty(), "{:?}", calls(&sel));
 }
 
 #[test]
@@ -357,13 +397,13 @@ fn events_of_an_unregistered_fd_are_dropped_and_purged() {
     let sock = socket();
     sel.register(&sock, EVENT_READ, "gone").unwrap();
     sel.unregister(&sock).unwrap();
-    sel.backend.calls.clear();
-    sel.backend.reported_tag = Some(0);
-    sel.backend
+    clear_calls(&sel);
+    sel.waiter.reported_tag = Some(0);
+    sel.waiter
         .waits
         .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
     assert!(sel.select(Some(Duration::ZERO)).unwrap().is_empty());
-    assert_eq!(sel.backend.calls, vec!["purge []".to_string()]);
+    assert_eq!(calls(&sel), vec!["purge []".to_string()]);
 }
 
 /// A ghost and a live event in one wait, and the purge fails (out of descriptors): the live
@@ -376,25 +416,25 @@ fn a_failed_purge_reports_live_events_or_its_error_and_never_waits_on() {
     sel.register(&gone, EVENT_READ, "gone").unwrap();
     sel.unregister(&gone).unwrap();
     sel.register(&live, EVENT_READ, "live").unwrap();
-    sel.backend.tags = HashMap::from([(fd(&gone), 0), (fd(&live), 1)]);
-    sel.backend.purge_error = Some(24); // EMFILE
-    sel.backend
+    sel.waiter.tags = HashMap::from([(fd(&gone), 0), (fd(&live), 1)]);
+    set(&sel).set.purge_error = Some(24); // EMFILE
+    sel.waiter
         .waits
         .push_back(Ok(vec![(fd(&gone), EVENT_READ), (fd(&live), EVENT_READ)]));
     let ready = sel.select(Some(Duration::ZERO)).unwrap();
     assert_eq!(ready.len(), 1);
     assert_eq!(ready[0].0.data, "live");
 
-    sel.backend.timeouts.clear();
-    sel.backend
+    sel.waiter.timeouts.clear();
+    sel.waiter
         .waits
         .push_back(Ok(vec![(fd(&gone), EVENT_READ)]));
     let err = sel.select(Some(Duration::from_secs(60))).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(24));
-    assert_eq!(sel.backend.timeouts.len(), 1, "one wait, then the error");
+    assert_eq!(sel.waiter.timeouts.len(), 1, "one wait, then the error");
     // The registration is still there, and reported once the purge can be done.
-    sel.backend.purge_error = None;
-    sel.backend
+    set(&sel).set.purge_error = None;
+    sel.waiter
         .waits
         .push_back(Ok(vec![(fd(&gone), EVENT_READ), (fd(&live), EVENT_READ)]));
     assert_eq!(sel.select(Some(Duration::ZERO)).unwrap().len(), 1);
@@ -410,13 +450,13 @@ fn after_a_purge_a_look_without_waiting_gathers_crowded_out_events() {
     sel.unregister(&gone).unwrap();
     sel.register(&a, EVENT_READ, "a").unwrap();
     sel.register(&b, EVENT_READ | EVENT_WRITE, "b").unwrap();
-    sel.backend.tags = HashMap::from([(fd(&gone), 0), (fd(&a), 1), (fd(&b), 2)]);
-    sel.backend.waits.push_back(Ok(vec![
+    sel.waiter.tags = HashMap::from([(fd(&gone), 0), (fd(&a), 1), (fd(&b), 2)]);
+    sel.waiter.waits.push_back(Ok(vec![
         (fd(&gone), EVENT_READ),
         (fd(&a), EVENT_READ),
         (fd(&b), EVENT_WRITE),
     ]));
-    sel.backend.waits.push_back(Ok(vec![(fd(&b), EVENT_READ)]));
+    sel.waiter.waits.push_back(Ok(vec![(fd(&b), EVENT_READ)]));
     let mut ready = sel.select(Some(Duration::from_secs(60))).unwrap();
     ready.sort_by_key(|(key, _)| key.data);
     assert_eq!(ready.len(), 2, "{ready:?}");
@@ -425,6 +465,6 @@ fn after_a_purge_a_look_without_waiting_gathers_crowded_out_events() {
         (ready[1].0.data, ready[1].1),
         ("b", EVENT_READ | EVENT_WRITE)
     );
-    assert_eq!(sel.backend.timeouts.len(), 2);
-    assert_eq!(sel.backend.timeouts[1], Some(Duration::ZERO));
+    assert_eq!(sel.waiter.timeouts.len(), 2);
+    assert_eq!(sel.waiter.timeouts[1], Some(Duration::ZERO));
 }

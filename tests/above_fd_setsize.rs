@@ -51,7 +51,7 @@ impl Drop for RaisedLimit {
 }
 
 #[cfg(unix)]
-fn above_fd_setsize(s: impl BaseSelector<Data>) {
+fn above_fd_setsize(s: Selector<impl Backend, Data>) {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -75,7 +75,7 @@ fn above_fd_setsize(s: impl BaseSelector<Data>) {
 }
 
 #[cfg(windows)]
-fn above_fd_setsize(s: impl BaseSelector<Data>) {
+fn above_fd_setsize(s: Selector<impl Backend, Data>) {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -85,7 +85,7 @@ fn above_fd_setsize(s: impl BaseSelector<Data>) {
 /// Registers up to `wanted_pairs` socket pairs (the readers for READ, the writers for WRITE),
 /// at least `required` sockets in all, and checks that one `select()` returns every writer.
 fn fill(
-    mut s: impl BaseSelector<Data>,
+    mut s: Selector<impl Backend, Data>,
     wanted_pairs: usize,
     required: usize,
 ) -> Vec<(Stream, Stream)> {

@@ -20,7 +20,7 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 
 #[cfg(unix)]
 /// test_register_bad_fd: the kernel refuses a closed fd with EBADF and no key is left.
-fn register_bad_fd_is_refused(mut s: impl BaseSelector<Data>) {
+fn register_bad_fd_is_refused(mut s: Selector<impl Backend, Data>) {
     let fd = closed_number();
     // SAFETY: deliberately a closed fd, as CPython's test does: the selector only hands the
     // number to the kernel, which answers EBADF.
@@ -33,7 +33,7 @@ fn register_bad_fd_is_refused(mut s: impl BaseSelector<Data>) {
 /// test_register_file: epoll refuses regular files with the kernel's own error (EPERM, what
 /// Python's `e.errno` holds), and no key is left.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn register_file_is_refused(mut s: impl BaseSelector<Data>) {
+fn register_file_is_refused(mut s: Selector<impl Backend, Data>) {
     let file = tempfile::tempfile().unwrap();
     let err = s.register(&file, EVENT_READ, "file").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
@@ -44,7 +44,7 @@ fn register_file_is_refused(mut s: impl BaseSelector<Data>) {
 
 #[cfg(unix)]
 /// poll and select take regular files, which are always ready.
-fn regular_file_is_always_ready(mut s: impl BaseSelector<Data>) {
+fn regular_file_is_always_ready(mut s: Selector<impl Backend, Data>) {
     let file = tempfile::tempfile().unwrap();
     let key = s
         .register(&file, EVENT_READ | EVENT_WRITE, "file")
@@ -58,7 +58,7 @@ fn regular_file_is_always_ready(mut s: impl BaseSelector<Data>) {
 
 #[cfg(unix)]
 /// The pipe rows of the spec's §9 table that hold for poll, epoll and select alike.
-fn pipe_hangups(mut s: impl BaseSelector<Data>) {
+fn pipe_hangups(mut s: Selector<impl Backend, Data>) {
     let (r, w) = pipe();
     let key = s.register(&r, EVENT_READ, "r").unwrap().clone();
     drop(w);
@@ -87,7 +87,7 @@ fn pipe_hangups(mut s: impl BaseSelector<Data>) {
 
 #[cfg(unix)]
 /// poll and epoll: hang-up is reported as whatever was registered, WRITE included.
-fn hangup_reported_as_write(mut s: impl BaseSelector<Data>) {
+fn hangup_reported_as_write(mut s: Selector<impl Backend, Data>) {
     let (r, w) = pipe();
     let key = s.register(&r, EVENT_WRITE, "r").unwrap().clone();
     drop(w);

@@ -52,7 +52,7 @@ fn thread_cpu() -> Duration {
 }
 
 /// `select(WAIT)` finds nothing, waits the whole time, and (Unix) sleeps while it waits.
-fn nothing_for_a_while(s: &mut impl BaseSelector<Data>) {
+fn nothing_for_a_while(s: &mut Selector<impl Backend, Data>) {
     #[cfg(unix)]
     let cpu_before = thread_cpu();
     let (took, ready) = timed(|| s.select(Some(WAIT)).unwrap());
@@ -132,7 +132,7 @@ fn keep_open(stream: &Stream, twin: &Twin) -> Keeper {
 
 /// The registered source is closed while a twin keeps its file open, then unregistered:
 /// its events (it stays readable and writable) never come back, and `select()` sleeps.
-fn dead_registration_stays_silent(mut s: impl BaseSelector<Data>, twin: Twin) {
+fn dead_registration_stays_silent(mut s: Selector<impl Backend, Data>, twin: Twin) {
     let (a, mut peer) = pair();
     let a = lonely(a);
     peer.write_all(b"pending").unwrap();
@@ -149,7 +149,7 @@ fn dead_registration_stays_silent(mut s: impl BaseSelector<Data>, twin: Twin) {
 /// A new source reusing the number of a dead registration whose file lives on is reported
 /// for its own events only, never the dead one's.
 #[cfg(unix)]
-fn reused_number_gets_no_ghost_events(mut s: impl BaseSelector<Data>, twin: Twin) {
+fn reused_number_gets_no_ghost_events(mut s: Selector<impl Backend, Data>, twin: Twin) {
     let (a, mut peer) = pair();
     let a = lonely(a);
     peer.write_all(b"pending").unwrap();
@@ -175,7 +175,7 @@ fn reused_number_gets_no_ghost_events(mut s: impl BaseSelector<Data>, twin: Twin
 
 /// A live registration of the same file under another number keeps working through the
 /// purge of a dead one.
-fn live_twin_keeps_reporting(mut s: impl BaseSelector<Data>) {
+fn live_twin_keeps_reporting(mut s: Selector<impl Backend, Data>) {
     let (a, mut peer) = pair();
     let a = lonely(a);
     let twin = a.try_clone().unwrap();
@@ -197,7 +197,7 @@ fn live_twin_keeps_reporting(mut s: impl BaseSelector<Data>) {
 /// A registration that is gone but whose kernel entry lives on: `s` registered a socket with
 /// data pending, a twin (returned, with the peer) keeps its file open, and it was closed and
 /// unregistered. On epoll, the entry fires at every wait until the selector purges it.
-fn dead_entry(s: &mut impl BaseSelector<Data>) -> (Stream, Stream) {
+fn dead_entry(s: &mut Selector<impl Backend, Data>) -> (Stream, Stream) {
     let (a, mut peer) = pair();
     let a = lonely(a);
     peer.write_all(b"pending").unwrap();
@@ -215,7 +215,7 @@ fn dead_entry(s: &mut impl BaseSelector<Data>) -> (Stream, Stream) {
 /// `AlreadyExists` while `get_key` and `modify` said `NotFound`. It registers now, and
 /// reports.
 #[cfg(unix)]
-fn same_file_back_at_its_number_registers_again(mut s: impl BaseSelector<Data>) {
+fn same_file_back_at_its_number_registers_again(mut s: Selector<impl Backend, Data>) {
     let (a, mut peer) = pair();
     let a = lonely(a);
     let fd = fd_of(&a);
@@ -243,13 +243,13 @@ fn same_file_back_at_its_number_registers_again(mut s: impl BaseSelector<Data>) 
 /// each of which swaps the selector's working set, they keep seeing its events (the purge
 /// used to replace the open file behind the number, and the watchers' entries died with it).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn watchers_keep_working_across_purges<S>(mut s: S)
+fn watchers_keep_working_across_purges<B: Backend>(mut s: Selector<B, Data>)
 where
-    S: BaseSelector<Data> + std::os::unix::io::AsFd,
+    Selector<B, Data>: std::os::unix::io::AsFd,
 {
     use ioselectors::select::{Epoll, Poll, EPOLLIN, POLLIN};
     use std::io::Read;
-    use std::os::unix::io::AsRawFd;
+    use std::os::unix::io::{AsFd, AsRawFd};
     let number = s.as_fd().as_raw_fd();
     let outer_epoll = Epoll::new().unwrap();
     outer_epoll.register(&s.as_fd(), EPOLLIN).unwrap();
@@ -296,7 +296,7 @@ where
 /// descriptor freed up). Now the old set stays whole, a live event is reported, and with
 /// none, `select` returns `EMFILE` at once. Once descriptors are free, the purge happens.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn out_of_descriptors_is_an_error_not_a_spin(mut s: impl BaseSelector<Data>) {
+fn out_of_descriptors_is_an_error_not_a_spin(mut s: Selector<impl Backend, Data>) {
     use std::io::Read;
     let (mut live, mut live_peer) = pair();
     s.register(&live, EVENT_READ, "live").unwrap();
@@ -395,7 +395,7 @@ fn epoll_adds_fail_with_enospc() {
 /// registration keeps reporting from the old set. In a forked child (the fault is injected
 /// with seccomp, which cannot be undone).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn a_rebuild_that_cannot_take_every_registration_is_abandoned(mut s: impl BaseSelector<Data>) {
+fn a_rebuild_that_cannot_take_every_registration_is_abandoned(mut s: Selector<impl Backend, Data>) {
     use std::io::Read;
     let (mut live, mut live_peer) = pair();
     s.register(&live, EVENT_READ, "live").unwrap();
@@ -497,7 +497,7 @@ for_every_selector!(suite);
 /// poller keeps an eventfd and a timerfd of its own in its epoll), then `unregister` of those
 /// numbers: it deleted the poller's own entries, and every later wait failed with `ENOENT`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn unregistering_numbers_a_purge_took(mut s: impl BaseSelector<Data>) {
+fn unregistering_numbers_a_purge_took(mut s: Selector<impl Backend, Data>) {
     let _dead = dead_entry(&mut s);
     // The three lowest free numbers, registered, then closed without `unregister`: the
     // purge's new descriptors take them.

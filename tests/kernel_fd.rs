@@ -145,7 +145,7 @@ fn close_in_a_forked_child_leaves_the_parents_registrations() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    fn check<S: BaseSelector<Data>>(mut s: S) {
+    fn check<B: Backend>(mut s: Selector<B, Data>) {
         use std::io::Write;
         let (a, mut peer) = pair();
         s.register(&a, EVENT_READ, "a").unwrap();

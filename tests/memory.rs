@@ -68,14 +68,14 @@ fn lonely_numbers() -> [libc::c_int; 2] {
     [highest, 16_383.min(highest - 1)]
 }
 
-fn one_registration_at_the_highest_fd<S: BaseSelector<Data>>(new: impl Fn() -> S) {
+fn one_registration_at_the_highest_fd<B: Backend>(new: impl Fn() -> Selector<B, Data>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for number in lonely_numbers() {
         one_registration_at(new(), number);
     }
 }
 
-fn one_registration_at(mut s: impl BaseSelector<Data>, number: libc::c_int) {
+fn one_registration_at(mut s: Selector<impl Backend, Data>, number: libc::c_int) {
     let (high, _peer) = at_fd(number);
     let before = live();
     s.register(&high, EVENT_READ, "high").unwrap();

@@ -58,7 +58,7 @@ fn signal_me_after(delay: Duration) -> std::thread::JoinHandle<()> {
 /// PEP 475: the signal interrupts the wait, which resumes with the time left. Lower bound:
 /// never before the timeout. Upper bound: well before "restarted with the full timeout"
 /// (2 s + 2.5 s).
-fn interrupt_noraise(mut s: impl BaseSelector<Data>) {
+fn interrupt_noraise(mut s: Selector<impl Backend, Data>) {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -84,7 +84,7 @@ fn interrupt_noraise(mut s: impl BaseSelector<Data>) {
 }
 
 /// A signal handler makes `select()` return promptly by waking a registered `Waker`.
-fn interrupt_exc(mut s: impl BaseSelector<Data>) {
+fn interrupt_exc(mut s: Selector<impl Backend, Data>) {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// A handle that is not a socket, lent as one (only `unsafe` code can do this), gets
 /// `InvalidInput` with a message that says why, and nothing is registered.
-fn refused(s: &mut impl BaseSelector<Data>, handle: &impl AsRawHandle) {
+fn refused(s: &mut Selector<impl Backend, Data>, handle: &impl AsRawHandle) {
     // SAFETY: deliberately not a socket; the selector only asks Winsock what it is, and the
     // handle outlives the borrow.
     let not_a_socket = unsafe { BorrowedSocket::borrow_raw(handle.as_raw_handle() as RawSocket) };
@@ -28,11 +28,11 @@ fn refused(s: &mut impl BaseSelector<Data>, handle: &impl AsRawHandle) {
 
 // Files, anonymous pipes and the console are what users try to register on Windows.
 
-fn file_is_refused(mut s: impl BaseSelector<Data>) {
+fn file_is_refused(mut s: Selector<impl Backend, Data>) {
     refused(&mut s, &tempfile::tempfile().unwrap());
 }
 
-fn pipe_is_refused(mut s: impl BaseSelector<Data>) {
+fn pipe_is_refused(mut s: Selector<impl Backend, Data>) {
     // A child's stdout is an anonymous pipe. The child is this test binary, listing its tests.
     let mut child = Command::new(std::env::current_exe().unwrap())
         .arg("--list")
@@ -45,7 +45,7 @@ fn pipe_is_refused(mut s: impl BaseSelector<Data>) {
     assert!(child.wait().unwrap().success());
 }
 
-fn stdin_is_refused(mut s: impl BaseSelector<Data>) {
+fn stdin_is_refused(mut s: Selector<impl Backend, Data>) {
     refused(&mut s, &std::io::stdin());
 }
 

@@ -39,7 +39,7 @@ fn allocations_during(f: impl FnOnce()) -> usize {
     ALLOCATIONS.with(Cell::get) - before
 }
 
-fn steady_state_select_does_not_allocate(mut s: impl BaseSelector<Data>) {
+fn steady_state_select_does_not_allocate(mut s: Selector<impl Backend, Data>) {
     let pairs: Vec<(Stream, Stream)> = (0..50).map(|_| pair()).collect();
     for (rd, wr) in &pairs {
         s.register(rd, EVENT_READ, "rd").unwrap();

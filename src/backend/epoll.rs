@@ -7,37 +7,53 @@
 //! registration's tag beside the number, so such an event is told apart from one of a new
 //! registration that reuses the number; when one shows up, the working set is rebuilt from
 //! the live registrations and swapped in behind the descriptor `as_fd()` lends ([`Lender`]).
+//!
+//! The working set is shared: registrations change it (any thread, under the registry's
+//! lock) while the selector's thread waits on it (without the lock); the kernel serialises
+//! the two.
 
 use crate::backend::sealed::Os;
-use crate::backend::{out_of_resources, room, Tag};
+use crate::backend::{out_of_resources, room, MaybeDead, Tag};
 use crate::select::{self, EpollEvents, EpollFlags};
 use crate::source::{lend_number, BorrowedSource, RawSource};
 use crate::{Events, Selector};
 use std::io;
 use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The backend of [`EpollSelector`](crate::EpollSelector): a [`select::Epoll`].
 #[derive(Debug)]
-pub struct Epoll {
+pub enum EpollBackend {}
+
+/// The registry's half: the working set, which every registration change goes to.
+#[derive(Debug)]
+pub struct EpollSet {
+    /// `None` once closed.
+    set: Option<Arc<select::Epoll>>,
+    /// How many dead entries the working set may hold: one per `unregister` the kernel
+    /// refused since the last purge (the number was closed or reused, so the entry may live
+    /// on). Waits make room for them too, so that they never crowd out a live event.
+    maybe_dead: MaybeDead,
+}
+
+/// The selector's half: the working set it waits on, and the buffer the kernel fills.
+#[derive(Debug)]
+pub struct EpollWaiter {
     set: WorkingSet,
     /// What `as_fd()` lends, once it is asked for.
     lender: Lender,
     /// Grows with the number of registrations (so one wait can return every ready fd) and
     /// never shrinks, so steady-state waits do not allocate.
     events: EpollEvents,
-    /// How many dead entries the working set may hold: one per `unregister` the kernel
-    /// refused since the last purge (the number was closed or reused, so the entry may live
-    /// on). Waits make room for them too, so that they never crowd out a live event.
-    maybe_dead: usize,
+    /// The same count as the set's.
+    maybe_dead: MaybeDead,
 }
 
 #[derive(Debug)]
 enum WorkingSet {
-    /// Every live registration (and the entries of dead ones that a duplicate keeps alive,
-    /// until a purge). Waits go to it directly: one syscall.
-    Open(select::Epoll),
+    /// The same epoll as the registry's.
+    Open(Arc<select::Epoll>),
     /// After `close()`: what `as_fd()` lends from then on, holding nothing.
     Closed(select::Epoll),
 }
@@ -72,78 +88,106 @@ fn readiness(flags: EpollFlags) -> Events {
     events
 }
 
-impl Os for Epoll {
-    const NAME: &'static str = "epoll";
+impl EpollSet {
+    #[inline(always)]
+    fn epoll(&self) -> io::Result<&select::Epoll> {
+        self.set.as_deref().ok_or_else(closed)
+    }
+}
 
-    fn open() -> io::Result<Self> {
-        Ok(Epoll {
-            set: WorkingSet::Open(select::Epoll::new()?),
-            lender: Lender::default(),
-            events: EpollEvents::with_capacity(1),
-            maybe_dead: 0,
-        })
+impl Os for EpollBackend {
+    const NAME: &'static str = "epoll";
+    type Set = EpollSet;
+    type Waiter = EpollWaiter;
+
+    fn open() -> io::Result<(EpollSet, EpollWaiter)> {
+        let set = Arc::new(select::Epoll::new()?);
+        let maybe_dead = MaybeDead::default();
+        Ok((
+            EpollSet {
+                set: Some(Arc::clone(&set)),
+                maybe_dead: maybe_dead.clone(),
+            },
+            EpollWaiter {
+                set: WorkingSet::Open(set),
+                lender: Lender::default(),
+                events: EpollEvents::with_capacity(1),
+                maybe_dead,
+            },
+        ))
     }
 
     #[inline]
-    fn add(&mut self, source: BorrowedSource<'_>, events: Events, tag: Tag) -> io::Result<()> {
-        let set = self.set()?;
+    fn add(
+        set: &mut EpollSet,
+        source: BorrowedSource<'_>,
+        events: Events,
+        tag: Tag,
+    ) -> io::Result<()> {
+        let epoll = set.epoll()?;
         let data = data(source.as_raw_fd(), tag);
-        match set.register_with_data(&source, flags(events), data) {
+        match epoll.register_with_data(&source, flags(events), data) {
             // The registry holds nothing under this number, yet the kernel has an entry for
             // this very file under it: a dead registration's, left behind when the number
             // was closed (and unregistered) while a duplicate kept the file open, and now
             // back at the number. It belongs to nobody: replace it.
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                let _ = set.unregister(source.as_raw_fd());
-                set.register_with_data(&source, flags(events), data)
+                let _ = epoll.unregister(source.as_raw_fd());
+                epoll.register_with_data(&source, flags(events), data)
             }
             result => result,
         }
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
-        self.set()?
+    fn modify(set: &mut EpollSet, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
+        set.epoll()?
             .modify_with_data(fd, flags(events), data(fd, tag))
     }
 
     #[inline]
-    fn delete(&mut self, fd: RawSource) {
+    fn delete(set: &mut EpollSet, fd: RawSource) -> bool {
         // EBADF (closed) or ENOENT (number reused): the kernel no longer has an entry under
         // this number, or keeps one for a duplicate's sake; `purge` deals with the latter if
         // it ever fires.
-        if let Ok(set) = self.set() {
-            if set.unregister(fd).is_err() {
-                self.maybe_dead = self.maybe_dead.saturating_add(1);
-            }
+        let deleted = set.epoll().is_ok_and(|epoll| epoll.unregister(fd).is_ok());
+        if !deleted {
+            set.maybe_dead.add_one();
         }
+        deleted
     }
 
     #[inline(always)]
-    fn wait<F>(
-        &mut self,
+    fn wait(
+        waiter: &mut EpollWaiter,
         timeout: Option<Duration>,
         registered: usize,
-        mut on_ready: F,
-    ) -> io::Result<()>
+    ) -> io::Result<()> {
+        let WorkingSet::Open(set) = &waiter.set else {
+            return Err(closed());
+        };
+        waiter
+            .events
+            .reserve(room(registered, waiter.maybe_dead.get()));
+        set.wait(timeout, &mut waiter.events)?;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn for_each_event<F>(waiter: &mut EpollWaiter, _set: &mut EpollSet, mut on_ready: F)
     where
         F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
-        let WorkingSet::Open(set) = &self.set else {
-            return Err(closed());
-        };
-        self.events.reserve(room(registered, self.maybe_dead));
-        set.wait(timeout, &mut self.events)?;
-        for event in self.events.iter() {
+        for event in waiter.events.iter() {
             let tag = (event.data() >> 32) as Tag;
             on_ready(event.fd(), Some(tag), readiness(event.events()));
         }
-        Ok(())
     }
 
     #[cold]
     fn purge(
-        &mut self,
+        set: &mut EpollSet,
+        waiter: &mut EpollWaiter,
         live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
     ) -> io::Result<()> {
         let fresh = select::Epoll::new()?;
@@ -158,35 +202,32 @@ impl Os for Epoll {
                 Ok(()) | Err(_) => {}
             }
         }
-        self.lender.swap(self.set()?, &fresh)?;
-        // The old set is closed here, and the dead entries with it.
-        self.set = WorkingSet::Open(fresh);
-        self.maybe_dead = 0;
+        waiter.lender.swap(set.epoll()?, &fresh)?;
+        // The old set is closed here (both halves let go of it), and the dead entries with it.
+        let fresh = Arc::new(fresh);
+        set.set = Some(Arc::clone(&fresh));
+        waiter.set = WorkingSet::Open(fresh);
+        set.maybe_dead.reset();
         Ok(())
     }
 
-    fn close(&mut self, _registered: &mut dyn Iterator<Item = RawSource>) {
+    fn close(
+        set: &mut EpollSet,
+        waiter: &mut EpollWaiter,
+        _registered: &mut dyn Iterator<Item = RawSource>,
+    ) {
         // The working set is closed, and every entry in it goes (in a forked child, only this
         // process's copy of it: the parent's set is untouched). What `as_fd()` lends stays
         // open, holding nothing, until drop. If the process has no descriptor left to make
         // one, the set stays until drop instead.
-        let lent = match self.lender.0.take() {
+        let lent = match waiter.lender.take() {
             Some(outer) => Some(outer),
             None => select::Epoll::new().ok(),
         };
         if let Some(lent) = lent {
-            self.set = WorkingSet::Closed(lent);
-            self.events = EpollEvents::with_capacity(1);
-        }
-    }
-}
-
-impl Epoll {
-    #[inline(always)]
-    fn set(&self) -> io::Result<&select::Epoll> {
-        match &self.set {
-            WorkingSet::Open(set) => Ok(set),
-            WorkingSet::Closed(_) => Err(closed()),
+            set.set = None;
+            waiter.set = WorkingSet::Closed(lent);
+            waiter.events = EpollEvents::with_capacity(1);
         }
     }
 }
@@ -245,9 +286,14 @@ impl Lender {
         }
         Ok(())
     }
+
+    /// What is lent, if anything has been (to keep lending it after `close()`).
+    pub(crate) fn take(&mut self) -> Option<select::Epoll> {
+        self.0.take()
+    }
 }
 
-impl<T> AsFd for Selector<Epoll, T> {
+impl<T> AsFd for Selector<EpollBackend, T> {
     /// A descriptor that is readable while this selector has events ready (Python's
     /// `fileno()`), e.g. to nest this selector in another: an epoll holding the selector's
     /// working set, made on the first call. It is close-on-exec, and stays open, under the
@@ -258,14 +304,15 @@ impl<T> AsFd for Selector<Epoll, T> {
     /// epoll watch left), this lends the working set itself, which a rebuild after a dead
     /// registration (see the crate docs) would replace.
     fn as_fd(&self) -> BorrowedFd<'_> {
-        match &self.backend.set {
-            WorkingSet::Open(set) => self.backend.lender.lend(set),
+        let waiter = self.waiter();
+        match &waiter.set {
+            WorkingSet::Open(set) => waiter.lender.lend(&**set),
             WorkingSet::Closed(lent) => lent.as_fd(),
         }
     }
 }
 
-impl<T> AsRawFd for Selector<Epoll, T> {
+impl<T> AsRawFd for Selector<EpollBackend, T> {
     fn as_raw_fd(&self) -> RawFd {
         self.as_fd().as_raw_fd()
     }

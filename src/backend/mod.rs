@@ -3,37 +3,44 @@
 //! kqueue, IOCP and event ports).
 //!
 //! A backend only talks to the kernel: it never sees keys or data, never validates, and
-//! never retries. [`Selector`](crate::Selector) does all of that once, for every backend.
+//! never retries. [`Selector`](crate::Selector) and [`Registry`](crate::Registry) do all of
+//! that once, for every backend. Each backend has two halves: its **set** (the kernel
+//! object and what each registration holds in it), which the registry keeps behind its
+//! lock so that any thread can change registrations, and its **waiter** (the buffers the
+//! kernel fills), which only the selector's own thread touches, without the lock.
+//!
 //! These types appear only as the `B` of `Selector<B, T>`; use the aliases at the crate
 //! root (`EpollSelector`, `PollSelector`, …).
 
 use crate::source::{BorrowedSource, RawSource};
 use crate::{Events, SelectorError};
+use std::fmt::Debug;
 use std::io;
 use std::time::Duration;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod epoll;
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub use epoll::Epoll;
+pub use epoll::EpollBackend;
 
 mod poll;
-pub use poll::Poll;
+pub use poll::PollBackend;
 
 // rustix has no select(2) on illumos and Solaris.
 #[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
 mod select;
 #[cfg(not(any(target_os = "illumos", target_os = "solaris")))]
-pub use select::Select;
+pub use select::SelectBackend;
 
 mod poller;
-pub use poller::Polling;
+pub use poller::PollingBackend;
 
 /// An OS readiness mechanism that a [`Selector`](crate::Selector) can drive: epoll, poll,
 /// select, or `polling`'s kqueue / IOCP / event-port poller.
 ///
 /// The trait is sealed: the backends are this crate's own, so that every one of them obeys
-/// the contract the shared rules rely on.
+/// the contract the shared rules rely on. Write generic code over `Selector<B, T>` with
+/// `B: Backend`.
 pub trait Backend: sealed::Os {}
 
 impl<B: sealed::Os> Backend for B {}
@@ -63,13 +70,26 @@ unsafe impl<T: Send> Sync for Exclusive<T> {}
 pub(crate) mod sealed {
     use super::*;
 
-    /// What each backend implements. Errors are the kernel's, unchanged.
-    pub trait Os: Sized {
+    /// What each backend implements. Errors are the kernel's, unchanged. The functions on
+    /// the set are called with the registry's lock held; `wait` without it.
+    pub trait Os: Sized + 'static {
         /// Short name for `Debug` output and docs, e.g. `"epoll"`.
         const NAME: &'static str;
 
+        /// The kernel object and what registrations hold in it: kept behind the registry's
+        /// lock, changed from any thread.
+        type Set: Send + Debug;
+
+        /// What the selector's thread waits with: the buffers the kernel fills.
+        type Waiter: Send + Debug;
+
+        /// poll and select: the kernel keeps nothing between waits, so the waiter waits on a
+        /// copy of the set, which must be brought up to date ([`sync`](Self::sync)) after a
+        /// change, and woken ([`wake`](Self::wake)) if the change comes from another thread.
+        const WAITS_ON_A_COPY: bool = false;
+
         /// Creates the kernel object, if the mechanism has one.
-        fn open() -> io::Result<Self>;
+        fn open() -> io::Result<(Self::Set, Self::Waiter)>;
 
         /// Refuses descriptors the mechanism can never watch (select's `FD_SETSIZE`).
         fn check_fd(_fd: RawSource) -> Result<(), SelectorError> {
@@ -77,28 +97,47 @@ pub(crate) mod sealed {
         }
 
         /// Starts watching `source` for `events` (never empty), as registration `tag`.
-        fn add(&mut self, source: BorrowedSource<'_>, events: Events, tag: Tag) -> io::Result<()>;
+        fn add(
+            set: &mut Self::Set,
+            source: BorrowedSource<'_>,
+            events: Events,
+            tag: Tag,
+        ) -> io::Result<()>;
 
         /// Changes what a watched descriptor is watched for (never empty). On error the
         /// previous interest must still be in force.
-        fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()>;
+        fn modify(set: &mut Self::Set, fd: RawSource, events: Events, tag: Tag) -> io::Result<()>;
 
-        /// Stops watching `fd`. Cannot fail: the descriptor may already be closed or its number
-        /// reused, and the kernel's complaint about that (EBADF, ENOENT) means "not watched".
-        fn delete(&mut self, fd: RawSource);
+        /// Stops watching `fd`. Cannot fail: the descriptor may already be closed or its
+        /// number reused, and the kernel's complaint about that (EBADF, ENOENT) means "not
+        /// watched". Returns whether the kernel let go of the entry for sure; if not, a
+        /// duplicate of the descriptor may keep it alive (a dead entry).
+        fn delete(set: &mut Self::Set, fd: RawSource) -> bool;
 
-        /// Waits once (one syscall in steady state) and calls `on_ready(fd, tag, events)` for
-        /// each ready descriptor, with hang-up and error reported as `READ | WRITE`; `tag` is
-        /// the registration's, if the backend stores it. `on_ready` returns the registered
-        /// interest, or `None` if the event belongs to no live registration. `registered` is
-        /// how many descriptors are registered: the event buffer must hold them all.
-        /// `Interrupted` is returned as is; the caller retries.
-        fn wait<F>(
-            &mut self,
+        /// Brings the waiter up to date with the set (see `WAITS_ON_A_COPY`).
+        fn sync(_set: &mut Self::Set, _waiter: &mut Self::Waiter) {}
+
+        /// Makes a wait in progress return, so that it takes a change into account (see
+        /// `WAITS_ON_A_COPY`).
+        fn wake(_set: &mut Self::Set) -> io::Result<()> {
+            Ok(())
+        }
+
+        /// Waits once (one syscall in steady state) and keeps what the kernel reported for
+        /// [`for_each_event`](Self::for_each_event). `registered` is how many descriptors are
+        /// registered: the event buffer must hold them all. `Interrupted` is returned as is;
+        /// the caller retries.
+        fn wait(
+            waiter: &mut Self::Waiter,
             timeout: Option<Duration>,
             registered: usize,
-            on_ready: F,
-        ) -> io::Result<()>
+        ) -> io::Result<()>;
+
+        /// Calls `on_ready(fd, tag, events)` for each descriptor the last wait found ready,
+        /// with hang-up and error reported as `READ | WRITE`; `tag` is the registration's, if
+        /// the backend stores it. `on_ready` returns the registered interest, or `None` if
+        /// the event belongs to no live registration.
+        fn for_each_event<F>(waiter: &mut Self::Waiter, set: &mut Self::Set, on_ready: F)
         where
             F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>;
 
@@ -108,10 +147,10 @@ pub(crate) mod sealed {
         /// or memory left), the old set stays in force, whole, and the error is returned.
         /// Backends that watch by number (poll, select) never report such events.
         fn purge(
-            &mut self,
-            live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
+            _set: &mut Self::Set,
+            _waiter: &mut Self::Waiter,
+            _live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
         ) -> io::Result<()> {
-            let _ = live;
             Ok(())
         }
 
@@ -119,9 +158,11 @@ pub(crate) mod sealed {
         /// descriptors still registered. The descriptor `as_fd()` lends lives until drop, so
         /// that it stays sound for the selector's whole life; in a forked child, nothing that
         /// belongs to the parent is touched.
-        fn close(&mut self, registered: &mut dyn Iterator<Item = RawSource>) {
-            let _ = registered;
-        }
+        fn close(
+            set: &mut Self::Set,
+            waiter: &mut Self::Waiter,
+            registered: &mut dyn Iterator<Item = RawSource>,
+        );
     }
 }
 
@@ -151,4 +192,27 @@ pub(crate) fn room(registered: usize, maybe_dead: usize) -> usize {
     registered
         .saturating_add(maybe_dead.min(registered.max(64)))
         .max(1)
+}
+
+/// How many dead entries a kernel set may hold (see [`room`]): counted by the registry's
+/// half, under its lock, and read by the selector's half before each wait, without it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MaybeDead(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl MaybeDead {
+    pub(crate) fn add_one(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = self
+            .0
+            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_add(1)));
+    }
+
+    pub(crate) fn reset(&self) {
+        self.0.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }

@@ -1,18 +1,37 @@
 //! `PollSelector`'s backend: a [`select::Poll`] (poll(2) on Unix, `WSAPoll` on Windows).
 //! Each wait is one syscall, O(registered fds).
+//!
+//! The kernel keeps nothing between waits, so the selector's thread waits on a copy of the
+//! registry's `Poll`, taken when it changed, plus a [`Waker`] that other threads wake when
+//! they change a registration, so that a wait in progress starts again with the new set.
 
 use crate::backend::sealed::Os;
 use crate::backend::Tag;
-use crate::select::{self, PollFlags};
-use crate::source::{BorrowedSource, RawSource};
-use crate::Events;
+use crate::select::{self, PollArray, PollFlags};
+use crate::source::{self, AsSource, BorrowedSource, RawSource};
+use crate::{Events, Waker};
 use std::io;
 use std::time::Duration;
 
 /// The backend of [`PollSelector`](crate::PollSelector): a [`select::Poll`].
 #[derive(Debug)]
-pub struct Poll {
+pub enum PollBackend {}
+
+/// The registry's half: the registrations, and the waker of the selector's thread.
+#[derive(Debug)]
+pub struct PollSet {
     poll: select::Poll,
+    /// Made when another thread first needs to wake the selector's.
+    waker: Option<Waker>,
+}
+
+/// The selector's half: what it polls.
+#[derive(Debug, Default)]
+pub struct PollWaiter {
+    array: PollArray,
+    waker: Option<Waker>,
+    /// How many entries fired in the last wait.
+    fired: usize,
 }
 
 fn flags(events: Events) -> PollFlags {
@@ -40,49 +59,103 @@ fn readiness(flags: PollFlags) -> Events {
     events
 }
 
-impl Os for Poll {
+impl Os for PollBackend {
     const NAME: &'static str = "poll";
+    type Set = PollSet;
+    type Waiter = PollWaiter;
+    const WAITS_ON_A_COPY: bool = true;
 
-    fn open() -> io::Result<Self> {
-        Ok(Poll {
-            poll: select::Poll::new(),
-        })
+    fn open() -> io::Result<(PollSet, PollWaiter)> {
+        Ok((
+            PollSet {
+                poll: select::Poll::new(),
+                waker: None,
+            },
+            PollWaiter::default(),
+        ))
     }
 
     #[inline]
-    fn add(&mut self, source: BorrowedSource<'_>, events: Events, _tag: Tag) -> io::Result<()> {
-        self.poll.register(&source, flags(events));
+    fn add(
+        set: &mut PollSet,
+        source: BorrowedSource<'_>,
+        events: Events,
+        _tag: Tag,
+    ) -> io::Result<()> {
+        set.poll.register(&source, flags(events));
         Ok(())
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
-        self.poll.modify(fd, flags(events))
+    fn modify(set: &mut PollSet, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
+        set.poll.modify(fd, flags(events))
     }
 
     #[inline]
-    fn delete(&mut self, fd: RawSource) {
-        let _ = self.poll.unregister(fd);
+    fn delete(set: &mut PollSet, fd: RawSource) -> bool {
+        let _ = set.poll.unregister(fd);
+        true
+    }
+
+    fn sync(set: &mut PollSet, waiter: &mut PollWaiter) {
+        waiter.waker.clone_from(&set.waker);
+        let waker = waiter
+            .waker
+            .as_ref()
+            .map(|waker| source::raw(waker.as_source()));
+        waiter.array.copy_of(&mut set.poll, waker);
+    }
+
+    fn wake(set: &mut PollSet) -> io::Result<()> {
+        match &set.waker {
+            Some(waker) => waker.wake(),
+            None => {
+                let waker = Waker::new()?;
+                waker.wake()?;
+                set.waker = Some(waker);
+                Ok(())
+            }
+        }
     }
 
     #[inline(always)]
-    fn wait<F>(
-        &mut self,
+    fn wait(
+        waiter: &mut PollWaiter,
         timeout: Option<Duration>,
         _registered: usize,
-        mut on_ready: F,
-    ) -> io::Result<()>
-    where
-        F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
-    {
-        let fired = self.poll.wait(timeout)?;
-        for (fd, revents) in self.poll.fired(fired) {
-            on_ready(fd, None, readiness(revents));
-        }
+    ) -> io::Result<()> {
+        waiter.fired = waiter.array.wait(timeout)?;
         Ok(())
     }
 
-    fn close(&mut self, _registered: &mut dyn Iterator<Item = RawSource>) {
-        self.poll = select::Poll::new();
+    #[inline(always)]
+    fn for_each_event<F>(waiter: &mut PollWaiter, _set: &mut PollSet, mut on_ready: F)
+    where
+        F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
+    {
+        let waker = waiter.waker.as_ref();
+        for (fd, revents) in waiter.array.fired(waiter.fired) {
+            match waker {
+                // Another thread changed a registration: the caller syncs and waits again.
+                Some(waker) if fd == source::raw(waker.as_source()) => {
+                    let _ = waker.reset();
+                }
+                _ => {
+                    on_ready(fd, None, readiness(revents));
+                }
+            }
+        }
+    }
+
+    fn close(
+        set: &mut PollSet,
+        waiter: &mut PollWaiter,
+        _registered: &mut dyn Iterator<Item = RawSource>,
+    ) {
+        *set = PollSet {
+            poll: select::Poll::new(),
+            waker: None,
+        };
+        *waiter = PollWaiter::default();
     }
 }

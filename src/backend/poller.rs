@@ -4,43 +4,101 @@
 //! Event ports have no level mode, so there every descriptor is registered one-shot and
 //! re-armed after it fires, which is level-triggering by another name. That emulation also
 //! runs on Linux ([`Selector::with_emulated_level`]), so it is tested where CI can run it.
+//!
+//! The poller is shared: registrations change it (any thread, under the registry's lock)
+//! while the selector's thread waits on it (without the lock); `polling` allows both.
 
 use crate::backend::sealed::Os;
-use crate::backend::{room, Exclusive, Tag};
+use crate::backend::{room, Exclusive, MaybeDead, Tag};
 use crate::source::{self, lend_number, BorrowedSource, RawSource};
 use crate::{Events, Selector};
 use polling::{Event, PollMode, Poller};
 use std::io;
 use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The `polling` backend of [`PollingSelector`](crate::PollingSelector) (which is
 /// `KqueueSelector`, `IocpSelector` and `EventPortSelector` on those systems).
 #[derive(Debug)]
-pub struct Polling {
-    /// Dropped only where that is safe (see `Drop`).
-    poller: ManuallyDrop<Poller>,
-    /// `polling::Events` is not `Sync`; behind `Exclusive` it is reached through `&mut self`
-    /// only, which keeps the selector `Sync`.
-    events: Exclusive<polling::Events>,
+pub enum PollingBackend {}
+
+/// The registry's half: the poller, which every registration change goes to.
+#[derive(Debug)]
+pub struct PollingSet {
+    poller: SharedPoller,
     /// `Level`, or `Oneshot` when level-triggering is emulated by re-arming.
     mode: PollMode,
-    /// How many dead entries the poller may hold (see the epoll backend's field).
-    maybe_dead: usize,
+    /// How many dead entries the poller may hold (see the epoll backend's `EpollSet`).
+    maybe_dead: MaybeDead,
     /// Numbers of registrations closed without `unregister` that now name one of the
     /// poller's own descriptors (a rebuilt poller took the free numbers; on Linux `polling`
     /// keeps an eventfd and a timerfd in its epoll). Deleting or modifying them would take
     /// the poller's own entries out: they are left alone.
     aliased: Vec<RawSource>,
+}
+
+/// The selector's half: the same poller, and the buffer it fills.
+#[derive(Debug)]
+pub struct PollingWaiter {
+    poller: SharedPoller,
+    /// `polling::Events` is not `Sync`; behind `Exclusive` it is reached through `&mut self`
+    /// only, which keeps the selector `Sync`.
+    events: Exclusive<polling::Events>,
+    /// The same count as the set's.
+    maybe_dead: MaybeDead,
     /// What `as_fd()` lends on Linux and Android, once asked for (see `Lender`).
     #[cfg(all(
         any(target_os = "linux", target_os = "android"),
         not(polling_test_poll_backend)
     ))]
     lender: crate::backend::epoll::Lender,
+}
+
+/// A poller that only the process that made it closes. A forked child must not touch it: a
+/// kqueue is not inherited, so in the child its number is closed or names an unrelated file
+/// (polling#37, python/cpython#110395); and an epoll is shared with the parent, whose set
+/// the child would change (`polling` deletes its own entries from it when dropped).
+#[derive(Debug, Clone)]
+struct SharedPoller {
+    /// Dropped only in the process that made it (see `Drop`).
+    poller: ManuallyDrop<Arc<Poller>>,
     /// The process that made the poller.
     pid: u32,
+}
+
+impl SharedPoller {
+    fn new(poller: Poller) -> SharedPoller {
+        SharedPoller {
+            poller: ManuallyDrop::new(Arc::new(poller)),
+            pid: std::process::id(),
+        }
+    }
+
+    /// Whether this is the process that made the poller, not a forked child.
+    fn is_maker(&self) -> bool {
+        self.pid == std::process::id()
+    }
+}
+
+impl std::ops::Deref for SharedPoller {
+    type Target = Poller;
+
+    fn deref(&self) -> &Poller {
+        &self.poller
+    }
+}
+
+impl Drop for SharedPoller {
+    fn drop(&mut self) {
+        if self.is_maker() {
+            // SAFETY: dropped exactly once, here; `self.poller` is not used after `drop`.
+            unsafe { ManuallyDrop::drop(&mut self.poller) }
+        }
+        // In a forked child it is forgotten (see `SharedPoller`); its descriptors, if the
+        // child has copies, close when the child exits.
+    }
 }
 
 fn interest(key: usize, events: Events) -> Event {
@@ -83,17 +141,18 @@ cfg_if::cfg_if! {
     if #[cfg(all(any(target_os = "linux", target_os = "android"), not(polling_test_poll_backend)))] {
         use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-        impl<T> AsFd for Selector<Polling, T> {
+        impl<T> AsFd for Selector<PollingBackend, T> {
             /// A descriptor that is readable while this selector has events ready (Python's
             /// `fileno()`): an epoll holding the poller's epoll, made on the first call. It
             /// stays open, under the same number and watching the selector's current poller,
             /// until the selector is dropped (see `EpollSelector`'s `as_fd` for its cost).
             fn as_fd(&self) -> BorrowedFd<'_> {
-                self.backend.lender.lend(&*self.backend.poller)
+                let waiter = self.waiter();
+                waiter.lender.lend(&*waiter.poller)
             }
         }
 
-        impl<T> AsRawFd for Selector<Polling, T> {
+        impl<T> AsRawFd for Selector<PollingBackend, T> {
             fn as_raw_fd(&self) -> RawFd {
                 self.as_fd().as_raw_fd()
             }
@@ -101,15 +160,15 @@ cfg_if::cfg_if! {
     } else if #[cfg(all(unix, not(polling_test_poll_backend)))] {
         use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-        impl<T> AsFd for Selector<Polling, T> {
+        impl<T> AsFd for Selector<PollingBackend, T> {
             /// The kernel object (the kqueue, or event port): Python's `fileno()`. It stays
             /// open until the selector is dropped.
             fn as_fd(&self) -> BorrowedFd<'_> {
-                self.backend.poller.as_fd()
+                self.waiter().poller.as_fd()
             }
         }
 
-        impl<T> AsRawFd for Selector<Polling, T> {
+        impl<T> AsRawFd for Selector<PollingBackend, T> {
             fn as_raw_fd(&self) -> RawFd {
                 self.as_fd().as_raw_fd()
             }
@@ -117,42 +176,27 @@ cfg_if::cfg_if! {
     }
 }
 
-impl Polling {
-    fn with_poller(poller: Poller, mode: PollMode) -> Self {
-        Polling {
+fn halves(poller: Poller, mode: PollMode) -> (PollingSet, PollingWaiter) {
+    let poller = SharedPoller::new(poller);
+    let maybe_dead = MaybeDead::default();
+    (
+        PollingSet {
+            poller: poller.clone(),
+            mode,
+            maybe_dead: maybe_dead.clone(),
+            aliased: Vec::new(),
+        },
+        PollingWaiter {
+            poller,
+            events: Exclusive(polling::Events::with_capacity(NonZeroUsize::MIN)),
+            maybe_dead,
             #[cfg(all(
                 any(target_os = "linux", target_os = "android"),
                 not(polling_test_poll_backend)
             ))]
             lender: Default::default(),
-            poller: ManuallyDrop::new(poller),
-            events: Exclusive(polling::Events::with_capacity(NonZeroUsize::MIN)),
-            mode,
-            maybe_dead: 0,
-            aliased: Vec::new(),
-            pid: std::process::id(),
-        }
-    }
-
-    /// Whether this is the process that made the poller, not a forked child. A child must
-    /// not touch it: a kqueue is not inherited, so in the child its number is closed or names
-    /// an unrelated file (polling#37, python/cpython#110395); and an epoll is shared with the
-    /// parent, whose set the child would change (`polling` deletes its own entries from it
-    /// when dropped).
-    fn is_maker(&self) -> bool {
-        self.pid == std::process::id()
-    }
-}
-
-impl Drop for Polling {
-    fn drop(&mut self) {
-        if self.is_maker() {
-            // SAFETY: dropped exactly once, here; `self.poller` is not used after `drop`.
-            unsafe { ManuallyDrop::drop(&mut self.poller) }
-        }
-        // In a forked child it is forgotten (see `is_maker`); its descriptors, if the child
-        // has copies, close when the child exits.
-    }
+        },
+    )
 }
 
 fn add_raw(
@@ -169,83 +213,94 @@ fn add_raw(
     unsafe { poller.add_with_mode(fd, interest(key(fd, tag), events), mode) }
 }
 
-impl Os for Polling {
+impl Os for PollingBackend {
     const NAME: &'static str = "polling";
+    type Set = PollingSet;
+    type Waiter = PollingWaiter;
 
-    fn open() -> io::Result<Self> {
+    fn open() -> io::Result<(PollingSet, PollingWaiter)> {
         let poller = Poller::new()?;
         let mode = if poller.supports_level() {
             PollMode::Level
         } else {
             PollMode::Oneshot
         };
-        Ok(Polling::with_poller(poller, mode))
+        Ok(halves(poller, mode))
     }
 
     #[inline]
-    fn add(&mut self, source: BorrowedSource<'_>, events: Events, tag: Tag) -> io::Result<()> {
+    fn add(
+        set: &mut PollingSet,
+        source: BorrowedSource<'_>,
+        events: Events,
+        tag: Tag,
+    ) -> io::Result<()> {
         let fd = source::raw(source);
-        match add_raw(&self.poller, self.mode, fd, events, tag) {
+        match add_raw(&set.poller, set.mode, fd, events, tag) {
             // The registry holds nothing under this number, yet the poller has an entry for
             // it: kqueue's for an fd closed without `delete` (polling#262), or epoll's for
             // this very file, left by a dead registration while a duplicate kept the file
             // open. It belongs to nobody: drop it and add again.
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                let _ = self.poller.delete(source);
-                add_raw(&self.poller, self.mode, fd, events, tag)
+                let _ = set.poller.delete(source);
+                add_raw(&set.poller, set.mode, fd, events, tag)
             }
             result => result,
         }
     }
 
     #[inline]
-    fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
-        if self.aliased.contains(&fd) {
+    fn modify(set: &mut PollingSet, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
+        if set.aliased.contains(&fd) {
             // What epoll says of a number that names a file it does not watch for us.
             #[cfg(unix)]
             return Err(rustix::io::Errno::NOENT.into());
             #[cfg(windows)]
             return Err(io::ErrorKind::NotFound.into());
         }
-        self.poller
-            .modify_with_mode(lend_number(fd)?, interest(key(fd, tag), events), self.mode)
+        set.poller
+            .modify_with_mode(lend_number(fd)?, interest(key(fd, tag), events), set.mode)
     }
 
     #[inline]
-    fn delete(&mut self, fd: RawSource) {
-        if let Some(at) = self.aliased.iter().position(|&aliased| aliased == fd) {
-            self.aliased.swap_remove(at);
-            return;
+    fn delete(set: &mut PollingSet, fd: RawSource) -> bool {
+        if let Some(at) = set.aliased.iter().position(|&aliased| aliased == fd) {
+            set.aliased.swap_remove(at);
+            return true;
         }
-        if let Ok(source) = lend_number(fd) {
-            if self.poller.delete(source).is_err() {
-                self.maybe_dead = self.maybe_dead.saturating_add(1);
-            }
+        let deleted = lend_number(fd).is_ok_and(|source| set.poller.delete(source).is_ok());
+        if !deleted {
+            set.maybe_dead.add_one();
         }
+        deleted
     }
 
     #[inline(always)]
-    fn wait<F>(
-        &mut self,
+    fn wait(
+        waiter: &mut PollingWaiter,
         timeout: Option<Duration>,
         registered: usize,
-        mut on_ready: F,
-    ) -> io::Result<()>
-    where
-        F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
-    {
+    ) -> io::Result<()> {
         // kqueue reports READ and WRITE as two events: room for both, for every fd, and for
         // the entries of dead registrations.
-        let needed = room(registered, self.maybe_dead).saturating_mul(2);
-        let buffer = &mut self.events.0;
+        let needed = room(registered, waiter.maybe_dead.get()).saturating_mul(2);
+        let buffer = &mut waiter.events.0;
         if buffer.capacity().get() < needed {
             *buffer = polling::Events::with_capacity(
                 NonZeroUsize::new(needed).unwrap_or(NonZeroUsize::MIN),
             );
         }
         buffer.clear();
-        self.poller.wait(buffer, timeout)?;
-        for event in buffer.iter() {
+        waiter.poller.wait(buffer, timeout)?;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn for_each_event<F>(waiter: &mut PollingWaiter, set: &mut PollingSet, mut on_ready: F)
+    where
+        F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
+    {
+        for event in waiter.events.0.iter() {
             let (fd, tag) = split(event.key);
             let mut ready = Events::empty();
             if event.readable {
@@ -255,22 +310,22 @@ impl Os for Polling {
                 ready |= Events::WRITE;
             }
             let registered_interest = on_ready(fd, tag, ready);
-            if self.mode == PollMode::Oneshot {
+            if set.mode == PollMode::Oneshot {
                 if let Some(events) = registered_interest {
                     // The fd fired and is now disarmed: re-arm it, so it is reported again for
                     // as long as it stays ready. A dead registration is left disarmed, so it
-                    // never fires again.
+                    // never fires again. Under the registry's lock: another thread's
+                    // `modify` cannot slip in between.
                     if let Ok(source) = lend_number(fd) {
-                        let _ = self.poller.modify_with_mode(
+                        let _ = set.poller.modify_with_mode(
                             source,
                             interest(event.key, events),
-                            self.mode,
+                            set.mode,
                         );
                     }
                 }
             }
         }
-        Ok(())
     }
 
     /// Level mode only: a one-shot entry of a dead registration was not re-armed and never
@@ -278,16 +333,17 @@ impl Os for Polling {
     /// kqueue, IOCP and event ports entries follow descriptors, and this never happens).
     #[cold]
     fn purge(
-        &mut self,
+        set: &mut PollingSet,
+        waiter: &mut PollingWaiter,
         live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
     ) -> io::Result<()> {
-        if self.mode == PollMode::Oneshot {
+        if set.mode == PollMode::Oneshot {
             return Ok(());
         }
         let fresh = Poller::new()?;
         let mut aliased = Vec::new();
         for (fd, events, tag) in live {
-            match add_raw(&fresh, self.mode, fd, events, tag) {
+            match add_raw(&fresh, set.mode, fd, events, tag) {
                 #[cfg(unix)]
                 Err(err) if crate::backend::out_of_resources(&err) => return Err(err),
                 // The fresh poller holds nothing but its own descriptors yet: this number,
@@ -301,32 +357,35 @@ impl Os for Polling {
             any(target_os = "linux", target_os = "android"),
             not(polling_test_poll_backend)
         ))]
-        self.lender.swap(&*self.poller, &fresh)?;
-        let old = std::mem::replace(&mut self.poller, ManuallyDrop::new(fresh));
-        if self.is_maker() {
-            drop(ManuallyDrop::into_inner(old));
-        }
-        self.maybe_dead = 0;
-        self.aliased = aliased;
+        waiter.lender.swap(&*set.poller, &fresh)?;
+        let fresh = SharedPoller::new(fresh);
+        set.poller = fresh.clone();
+        waiter.poller = fresh;
+        set.maybe_dead.reset();
+        set.aliased = aliased;
         Ok(())
     }
 
-    fn close(&mut self, registered: &mut dyn Iterator<Item = RawSource>) {
-        if self.is_maker() {
+    fn close(
+        set: &mut PollingSet,
+        _waiter: &mut PollingWaiter,
+        registered: &mut dyn Iterator<Item = RawSource>,
+    ) {
+        if set.poller.is_maker() {
             for fd in registered {
-                self.delete(fd);
+                Self::delete(set, fd);
             }
         }
     }
 }
 
-impl<T> Selector<Polling, T> {
+impl<T> Selector<PollingBackend, T> {
     /// A selector that emulates level-triggering with one-shot registrations re-armed after
     /// every event, as it must on illumos and Solaris (event ports have no level mode).
     /// Elsewhere [`new`](Selector::new) uses the native level mode; this constructor exists so
     /// the emulation can be tested on any system.
     pub fn with_emulated_level() -> io::Result<Self> {
-        Ok(Selector::with_backend(Polling::with_poller(
+        Ok(Selector::with_halves(halves(
             Poller::new()?,
             PollMode::Oneshot,
         )))

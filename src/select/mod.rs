@@ -50,6 +50,7 @@ use std::io;
 use std::time::Duration;
 
 mod poll;
+pub(crate) use poll::PollArray;
 pub use poll::*;
 
 mod sets;

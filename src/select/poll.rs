@@ -251,10 +251,10 @@ impl Poll {
         Ok(ready.len())
     }
 
-    /// One poll(2): `EINTR` is returned, not retried (the registry has its own loop).
-    /// Returns how many entries fired; [`fired`](Self::fired) lists them.
+    /// One poll(2): `EINTR` is returned, not retried. Returns how many entries fired;
+    /// [`fired`](Self::fired) lists them.
     #[inline(always)]
-    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         if self.stale > 0 {
             self.compact();
         }
@@ -263,18 +263,12 @@ impl Poll {
 
     /// The first `count` entries that fired in the last wait, in registration order.
     #[inline(always)]
-    pub(crate) fn fired(&self, count: usize) -> impl Iterator<Item = (RawSource, PollFlags)> + '_ {
-        self.entries
-            .iter()
-            .filter_map(|entry| {
-                let revents = sys::revents(entry);
-                (!revents.is_empty()).then(|| (sys::fd_of(entry), revents))
-            })
-            .take(count)
+    fn fired(&self, count: usize) -> impl Iterator<Item = (RawSource, PollFlags)> + '_ {
+        fired(&self.entries, count)
     }
 
     /// Drops the entries of unregistered descriptors, keeping the order of the others.
-    fn compact(&mut self) {
+    pub(crate) fn compact(&mut self) {
         let mut kept = 0;
         for index in 0..self.entries.len() {
             let fd = sys::fd_of(&self.entries[index]);
@@ -293,6 +287,62 @@ impl Poll {
             self.entries.shrink_to(2 * kept);
         }
         self.stale = 0;
+    }
+}
+
+/// The first `count` entries that fired in the last wait, in order.
+#[inline(always)]
+fn fired(
+    entries: &[sys::Entry],
+    count: usize,
+) -> impl Iterator<Item = (RawSource, PollFlags)> + '_ {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let revents = sys::revents(entry);
+            (!revents.is_empty()).then(|| (sys::fd_of(entry), revents))
+        })
+        .take(count)
+}
+
+/// A copy of a [`Poll`]'s array to wait on: what `PollSelector`'s thread polls, so that it
+/// waits without holding the lock behind which other threads change the `Poll`.
+#[derive(Default)]
+pub(crate) struct PollArray {
+    entries: Vec<sys::Entry>,
+}
+
+impl fmt::Debug for PollArray {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(sys::fd_of))
+            .finish()
+    }
+}
+
+impl PollArray {
+    /// Becomes a copy of `poll`'s entries, plus `extra` watched for reading (a waker).
+    pub(crate) fn copy_of(&mut self, poll: &mut Poll, extra: Option<RawSource>) {
+        if poll.stale > 0 {
+            poll.compact();
+        }
+        self.entries.clone_from(&poll.entries);
+        if let Some(entry) = extra.and_then(|fd| sys::entry(fd, PollFlags::IN).ok()) {
+            self.entries.push(entry);
+        }
+    }
+
+    /// One poll(2): `EINTR` is returned, not retried (the registry has its own loop).
+    /// Returns how many entries fired; [`fired`](Self::fired) lists them.
+    #[inline(always)]
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        sys::poll(&mut self.entries, timeout)
+    }
+
+    /// The first `count` entries that fired in the last wait, in order.
+    #[inline(always)]
+    pub(crate) fn fired(&self, count: usize) -> impl Iterator<Item = (RawSource, PollFlags)> + '_ {
+        fired(&self.entries, count)
     }
 }
 

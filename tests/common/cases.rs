@@ -26,7 +26,7 @@ fn assert_kind<T: std::fmt::Debug>(
 }
 
 // ---- test_register
-pub fn register(mut s: impl BaseSelector<Data>) {
+pub fn register(mut s: Selector<impl Backend, Data>) {
     let (rd, _wr) = pair();
     let key = s.register(&rd, EVENT_READ, "data").unwrap().clone();
     assert_eq!(
@@ -97,7 +97,7 @@ pub const INVALID: RawSource = RawSource::MAX;
 
 /// An invalid number cannot be registered from safe code (`register` borrows an open
 /// source); every lookup refuses it with `InvalidInput`.
-pub fn invalid_fd(mut s: impl BaseSelector<Data>) {
+pub fn invalid_fd(mut s: Selector<impl Backend, Data>) {
     let err = assert_kind(
         s.get_key(INVALID),
         ErrorKind::InvalidInput,
@@ -118,7 +118,7 @@ pub fn invalid_fd(mut s: impl BaseSelector<Data>) {
 }
 
 // ---- test_unregister
-pub fn unregister(mut s: impl BaseSelector<Data>) {
+pub fn unregister(mut s: Selector<impl Backend, Data>) {
     let (rd, _wr) = pair();
     s.register(&rd, EVENT_READ, "rd").unwrap();
     let key = s.unregister(&rd).unwrap();
@@ -133,7 +133,7 @@ pub fn unregister(mut s: impl BaseSelector<Data>) {
 }
 
 // ---- test_unregister_after_fd_close
-pub fn unregister_after_fd_close(mut s: impl BaseSelector<Data>) {
+pub fn unregister_after_fd_close(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     let (r, w) = (fd_of(&rd), fd_of(&wr));
     s.register(r_source(&rd), EVENT_READ, "r").unwrap();
@@ -150,7 +150,7 @@ fn r_source(stream: &Stream) -> &Stream {
 }
 
 // ---- test_unregister_after_fd_close_and_reuse
-pub fn unregister_after_fd_close_and_reuse(mut s: impl BaseSelector<Data>) {
+pub fn unregister_after_fd_close_and_reuse(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     // Numbers of their own, so that no test running in parallel reopens them (Unix).
     let (rd, wr) = (lonely(rd), lonely(wr));
@@ -180,7 +180,7 @@ pub fn unregister_after_fd_close_and_reuse(mut s: impl BaseSelector<Data>) {
 }
 
 // ---- test_unregister_after_socket_close: the key (and its data) comes back by number.
-pub fn unregister_after_socket_close(mut s: impl BaseSelector<Data>) {
+pub fn unregister_after_socket_close(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     let (r, w) = (fd_of(&rd), fd_of(&wr));
     s.register(&rd, EVENT_READ, "rd").unwrap();
@@ -205,7 +205,7 @@ pub fn unregister_after_socket_close(mut s: impl BaseSelector<Data>) {
 }
 
 // ---- test_modify
-pub fn modify(mut s: impl BaseSelector<Data>) {
+pub fn modify(mut s: Selector<impl Backend, Data>) {
     let (rd, _wr) = pair();
     let key = s.register(&rd, EVENT_READ, "d1").unwrap().clone();
     let key2 = s.modify(&rd, EVENT_WRITE, "d1").unwrap().clone();
@@ -229,7 +229,7 @@ pub fn modify(mut s: impl BaseSelector<Data>) {
 
 /// The fast path (test_modify's mocks, black-box): with the fd closed behind the selector's
 /// back, a data-only modify still succeeds, because it makes no syscall.
-pub fn modify_data_only_makes_no_syscall(mut s: impl BaseSelector<Data>) {
+pub fn modify_data_only_makes_no_syscall(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     let r = fd_of(&rd);
     s.register(&rd, EVENT_READ, "old").unwrap();
@@ -241,7 +241,7 @@ pub fn modify_data_only_makes_no_syscall(mut s: impl BaseSelector<Data>) {
 
 /// test_modify_unregister: when the OS refuses an events change, the error comes back
 /// unchanged. Diverging from CPython (which drops the key), the old registration is kept.
-pub fn modify_refused_keeps_registration(mut s: impl BaseSelector<Data>) {
+pub fn modify_refused_keeps_registration(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     let r = fd_of(&rd);
     s.register(&rd, EVENT_READ, "old").unwrap();
@@ -273,7 +273,7 @@ pub fn modify_refused_keeps_registration(mut s: impl BaseSelector<Data>) {
 }
 
 /// §7.2: an invalid mask is refused by modify, and the registration stays as it was.
-pub fn modify_invalid_events_keeps_registration(mut s: impl BaseSelector<Data>) {
+pub fn modify_invalid_events_keeps_registration(mut s: Selector<impl Backend, Data>) {
     let (rd, _wr) = pair();
     let key = s.register(&rd, EVENT_READ, "old").unwrap().clone();
     for bad in [Events::empty(), Events::from_bits_retain(999_999)] {
@@ -296,7 +296,10 @@ pub fn modify_invalid_events_keeps_registration(mut s: impl BaseSelector<Data>) 
 /// Every selector is `Send` (its data is) and `Debug` (whatever its data).
 /// Every selector is `Send` and `Sync` when its data is (checked at compile time by the
 /// bound), and shareable: `&sel` crosses threads.
-pub fn send_and_debug<S: BaseSelector<Data> + Send + Sync + std::fmt::Debug + 'static>(s: S) {
+pub fn send_and_debug<B: Backend>(s: Selector<B, Data>)
+where
+    Selector<B, Data>: Send + Sync + std::fmt::Debug + 'static,
+{
     let shown = format!("{s:?}");
     assert!(
         shown.starts_with("Selector {") && shown.contains("registered: 0"),
@@ -309,7 +312,7 @@ pub fn send_and_debug<S: BaseSelector<Data> + Send + Sync + std::fmt::Debug + 's
 }
 
 // ---- test_close (and test_context_manager's "closed after the block")
-pub fn close(mut s: impl BaseSelector<Data>) {
+pub fn close(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     let fd = fd_of(&rd);
     s.register(&rd, EVENT_READ, "rd").unwrap();
@@ -356,7 +359,7 @@ pub fn close(mut s: impl BaseSelector<Data>) {
 }
 
 // ---- test_get_key
-pub fn get_key(mut s: impl BaseSelector<Data>) {
+pub fn get_key(mut s: Selector<impl Backend, Data>) {
     let (rd, _wr) = pair();
     let key = s.register(&rd, EVENT_READ, "data").unwrap().clone();
     assert_eq!(key, *s.get_key(&rd).unwrap());
@@ -369,7 +372,7 @@ pub fn get_key(mut s: impl BaseSelector<Data>) {
 }
 
 // ---- test_get_map (and §7.7: the view is live)
-pub fn get_map(mut s: impl BaseSelector<Data>) {
+pub fn get_map(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     {
         let keys = s.get_map().unwrap();
@@ -406,7 +409,7 @@ pub fn get_map(mut s: impl BaseSelector<Data>) {
 }
 
 // ---- test_select
-pub fn select(mut s: impl BaseSelector<Data>) {
+pub fn select(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     s.register(&rd, EVENT_READ, "rd").unwrap();
     let wr_key = s.register(&wr, EVENT_WRITE, "wr").unwrap().clone();
@@ -418,7 +421,7 @@ pub fn select(mut s: impl BaseSelector<Data>) {
 }
 
 // ---- test_select_read_write (§7.9): one entry with both events, also on kqueue.
-pub fn select_read_write(mut s: impl BaseSelector<Data>) {
+pub fn select_read_write(mut s: Selector<impl Backend, Data>) {
     let (sock1, mut sock2) = pair();
     sock2.write_all(b"foo").unwrap();
     let my_key = s
@@ -430,7 +433,7 @@ pub fn select_read_write(mut s: impl BaseSelector<Data>) {
 }
 
 // ---- test_selector: 12 pairs, one message at a time, exactly the peer becomes readable.
-pub fn selector(mut s: impl BaseSelector<Data>) {
+pub fn selector(mut s: Selector<impl Backend, Data>) {
     const MSG: &[u8] = b" This is a test.";
     let mut pairs: Vec<(Stream, Stream)> = (0..12).map(|_| pair()).collect();
     let mut writers: Vec<RawSource> = Vec::new();
@@ -474,12 +477,12 @@ pub fn selector(mut s: impl BaseSelector<Data>) {
 }
 
 // ---- test_empty_select
-pub fn empty_select(mut s: impl BaseSelector<Data>) {
+pub fn empty_select(mut s: Selector<impl Backend, Data>) {
     assert!(s.select(ZERO).unwrap().is_empty());
 }
 
 // ---- test_timeout
-pub fn timeout(mut s: impl BaseSelector<Data>) {
+pub fn timeout(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     s.register(&wr, EVENT_WRITE, "wr").unwrap();
     let (elapsed, ()) = timed(|| {
@@ -498,7 +501,7 @@ pub fn timeout(mut s: impl BaseSelector<Data>) {
 }
 
 /// A select with nothing ready returns empty, not before `timeout` and not very late.
-fn assert_full_wait(s: &mut impl BaseSelector<Data>, timeout: Duration) {
+fn assert_full_wait(s: &mut Selector<impl Backend, Data>, timeout: Duration) {
     let (elapsed, result) = timed(|| s.select(Some(timeout)).unwrap());
     assert!(result.is_empty());
     assert!(
@@ -510,12 +513,12 @@ fn assert_full_wait(s: &mut impl BaseSelector<Data>, timeout: Duration) {
 
 /// test_empty_select_timeout (kqueue's in CPython; here every backend): nothing registered,
 /// and the timeout is still served in full.
-pub fn empty_select_timeout(mut s: impl BaseSelector<Data>) {
+pub fn empty_select_timeout(mut s: Selector<impl Backend, Data>) {
     assert_full_wait(&mut s, Duration::from_secs(1));
 }
 
 /// §7.1: a sub-millisecond timeout is rounded up, never down to a busy poll.
-pub fn sub_millisecond_timeout(mut s: impl BaseSelector<Data>) {
+pub fn sub_millisecond_timeout(mut s: Selector<impl Backend, Data>) {
     let (rd, _wr) = pair();
     s.register(&rd, EVENT_READ, "rd").unwrap();
     for micros in [1, 100, 999, 1500] {
@@ -525,7 +528,7 @@ pub fn sub_millisecond_timeout(mut s: impl BaseSelector<Data>) {
 
 /// §7.4: a registered fd closed without unregistering is still registered (a stale key):
 /// its reused number is refused until the stale key is unregistered.
-pub fn stale_registration_after_close(mut s: impl BaseSelector<Data>) {
+pub fn stale_registration_after_close(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     let rd = lonely(rd);
     let r = fd_of(&rd);
@@ -579,7 +582,7 @@ fn reuse_number(r: RawSource) -> std::net::UdpSocket {
 
 /// §7.8: keys are snapshots, and a handler may register, modify and unregister while it
 /// walks the list that `select()` returned.
-pub fn snapshot_and_callbacks(mut s: impl BaseSelector<Data>) {
+pub fn snapshot_and_callbacks(mut s: Selector<impl Backend, Data>) {
     let (a, mut a_peer) = pair();
     let (b, mut b_peer) = pair();
     let (c, _c_peer) = pair();
@@ -605,7 +608,7 @@ pub fn snapshot_and_callbacks(mut s: impl BaseSelector<Data>) {
 }
 
 /// Level-triggered: what is not consumed is reported again, on every call.
-pub fn level_triggered(mut s: impl BaseSelector<Data>) {
+pub fn level_triggered(mut s: Selector<impl Backend, Data>) {
     let (rd, mut wr) = pair();
     let key = s.register(&rd, EVENT_READ, "rd").unwrap().clone();
     wr.write_all(b"xy").unwrap();
@@ -621,7 +624,7 @@ pub fn level_triggered(mut s: impl BaseSelector<Data>) {
 }
 
 /// Ready events are masked by the registered interest.
-pub fn masked_by_interest(mut s: impl BaseSelector<Data>) {
+pub fn masked_by_interest(mut s: Selector<impl Backend, Data>) {
     let (rd, mut wr) = pair();
     wr.write_all(b"x").unwrap();
     // rd is readable and writable; registered for WRITE only, READ must not show.
@@ -637,7 +640,7 @@ pub fn masked_by_interest(mut s: impl BaseSelector<Data>) {
 }
 
 /// Hang-up counts as ready for what was registered (§7.5, the cases every backend shares).
-pub fn hangup_is_ready(mut s: impl BaseSelector<Data>) {
+pub fn hangup_is_ready(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     let key = s.register(&rd, EVENT_READ, "rd").unwrap().clone();
     drop(wr);
@@ -649,7 +652,7 @@ pub fn hangup_is_ready(mut s: impl BaseSelector<Data>) {
 
 /// Every ready fd comes back from one `select()` (the event buffer follows the number of
 /// registrations), each once.
-pub fn all_ready_in_one_call(mut s: impl BaseSelector<Data>) {
+pub fn all_ready_in_one_call(mut s: Selector<impl Backend, Data>) {
     // 200 fds: far from FD_SETSIZE even with other tests' sockets open in parallel.
     let pairs: Vec<(Stream, Stream)> = (0..100).map(|_| pair()).collect();
     for (a, b) in &pairs {
@@ -666,7 +669,7 @@ pub fn all_ready_in_one_call(mut s: impl BaseSelector<Data>) {
 }
 
 /// `select_into` fills a reusable buffer, clearing it first.
-pub fn select_into_reuses_buffer(mut s: impl BaseSelector<Data>) {
+pub fn select_into_reuses_buffer(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     let key = s.register(&wr, EVENT_WRITE, "wr").unwrap().clone();
     let mut ready = Vec::with_capacity(4);
@@ -680,7 +683,7 @@ pub fn select_into_reuses_buffer(mut s: impl BaseSelector<Data>) {
 }
 
 /// A `Waker` makes a `select(None)` blocked in another thread return.
-pub fn waker_unblocks_select(mut s: impl BaseSelector<Data>) {
+pub fn waker_unblocks_select(mut s: Selector<impl Backend, Data>) {
     let waker = Waker::new().unwrap();
     let (rd, _wr) = pair();
     s.register(&rd, EVENT_READ, "rd").unwrap();
@@ -706,7 +709,7 @@ pub fn waker_unblocks_select(mut s: impl BaseSelector<Data>) {
 
 /// A non-blocking `connect` that fails is reported as WRITE (on Windows' select through the
 /// except set, as CPython does), so the caller learns of it through `SO_ERROR`.
-pub fn failed_connect_is_writable(mut s: impl BaseSelector<Data>) {
+pub fn failed_connect_is_writable(mut s: Selector<impl Backend, Data>) {
     let closed_port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
@@ -751,7 +754,7 @@ fn in_progress(err: &io::Error) -> bool {
 }
 
 /// socketserver's pattern: a listener registered for READ is ready when a client connects.
-pub fn listener_accept_is_readable(mut s: impl BaseSelector<Data>) {
+pub fn listener_accept_is_readable(mut s: Selector<impl Backend, Data>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let key = s
@@ -777,7 +780,7 @@ pub fn listener_accept_is_readable(mut s: impl BaseSelector<Data>) {
 }
 
 /// A UDP socket is readable once a datagram waits, and no longer once it is read.
-pub fn udp_datagram_is_readable(mut s: impl BaseSelector<Data>) {
+pub fn udp_datagram_is_readable(mut s: Selector<impl Backend, Data>) {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let key = s.register(&socket, EVENT_READ, "udp").unwrap().clone();
     assert!(s.select(ZERO).unwrap().is_empty());
@@ -796,7 +799,7 @@ pub fn udp_datagram_is_readable(mut s: impl BaseSelector<Data>) {
 
 /// Unregistering from the middle of the backend's array or sets keeps the others watched,
 /// with their own interest.
-pub fn unregister_keeps_the_rest(mut s: impl BaseSelector<Data>) {
+pub fn unregister_keeps_the_rest(mut s: Selector<impl Backend, Data>) {
     let pairs: Vec<(Stream, Stream)> = (0..5).map(|_| pair()).collect();
     for (a, _) in &pairs {
         s.register(a, EVENT_WRITE, "a").unwrap();
@@ -817,7 +820,7 @@ pub fn unregister_keeps_the_rest(mut s: impl BaseSelector<Data>) {
 }
 
 /// A source can be registered again after it was unregistered, with other events.
-pub fn reregister_after_unregister(mut s: impl BaseSelector<Data>) {
+pub fn reregister_after_unregister(mut s: Selector<impl Backend, Data>) {
     let (rd, mut wr) = pair();
     wr.write_all(b"x").unwrap();
     for round in 0..3 {
@@ -841,7 +844,7 @@ pub fn reregister_after_unregister(mut s: impl BaseSelector<Data>) {
 
 /// pty_helper's and kafka's pattern: interest moves between READ, WRITE and both, and each
 /// change is what the next select() reports.
-pub fn modify_cycles(mut s: impl BaseSelector<Data>) {
+pub fn modify_cycles(mut s: Selector<impl Backend, Data>) {
     let (rd, mut wr) = pair();
     wr.write_all(b"x").unwrap(); // rd is readable and writable from here on
     s.register(&rd, EVENT_READ, "r").unwrap();
@@ -862,7 +865,7 @@ pub fn modify_cycles(mut s: impl BaseSelector<Data>) {
 
 /// subprocess's pattern: when the peer shuts down its writing side, the reader is ready and
 /// reads end-of-file.
-pub fn half_close_is_readable_eof(mut s: impl BaseSelector<Data>) {
+pub fn half_close_is_readable_eof(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     let key = s.register(&rd, EVENT_READ, "rd").unwrap().clone();
     assert!(s.select(ZERO).unwrap().is_empty());
@@ -876,7 +879,7 @@ pub fn half_close_is_readable_eof(mut s: impl BaseSelector<Data>) {
 
 /// A source closed behind the selector's back, once unregistered by number, does not
 /// disturb the others.
-pub fn closed_source_does_not_disturb_others(mut s: impl BaseSelector<Data>) {
+pub fn closed_source_does_not_disturb_others(mut s: Selector<impl Backend, Data>) {
     let (a, a_peer) = pair();
     let (b, _b_peer) = pair();
     let a_fd = fd_of(&a);
@@ -891,7 +894,7 @@ pub fn closed_source_does_not_disturb_others(mut s: impl BaseSelector<Data>) {
 }
 
 /// kafka-python's pattern: a non-blocking connect is complete when the socket is writable.
-pub fn connect_success_is_writable(mut s: impl BaseSelector<Data>) {
+pub fn connect_success_is_writable(mut s: Selector<impl Backend, Data>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let socket = start_connect(listener.local_addr().unwrap()).unwrap();
     let key = s
@@ -911,7 +914,7 @@ pub fn connect_success_is_writable(mut s: impl BaseSelector<Data>) {
 
 /// test_select_interrupt_exc without signals: a wake-up from another thread ends a long timed
 /// wait early, with the waker's key.
-pub fn waker_interrupts_timed_select(mut s: impl BaseSelector<Data>) {
+pub fn waker_interrupts_timed_select(mut s: Selector<impl Backend, Data>) {
     let waker = Waker::new().unwrap();
     let key = s.register(&waker, EVENT_READ, "waker").unwrap().clone();
     let remote = waker.clone();

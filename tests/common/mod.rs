@@ -5,6 +5,7 @@
 pub mod cases;
 pub mod example;
 
+pub use ioselectors::backend::Backend;
 pub use ioselectors::*;
 use std::io;
 use std::time::{Duration, Instant};

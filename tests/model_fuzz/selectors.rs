@@ -121,10 +121,13 @@ pub(crate) fn expect_closed<T: Debug>(result: io::Result<T>, what: &str) -> Resu
     }
 }
 
-pub(crate) fn run_selector<S: BaseSelector<u32>>(
-    new: &dyn Fn() -> io::Result<S>,
+/// How the fuzzer reads what a selector lends through `as_fd()`.
+pub(crate) type Watch<B> = fn(&Selector<B, u32>) -> RawFd;
+
+pub(crate) fn run_selector<B: Backend>(
+    new: &dyn Fn() -> io::Result<Selector<B, u32>>,
     flavor: Flavor,
-    watch: Option<fn(&S) -> RawFd>,
+    watch: Option<Watch<B>>,
     ops: &[SelectorOp],
 ) -> Result<(), String> {
     let mut world = World::new();
@@ -146,8 +149,8 @@ pub(crate) fn run_selector<S: BaseSelector<u32>>(
     Ok(())
 }
 
-pub(crate) fn selector_step<S: BaseSelector<u32>>(
-    s: &mut S,
+pub(crate) fn selector_step<B: Backend>(
+    s: &mut Selector<B, u32>,
     model: &mut SelectorModel,
     world: &mut World,
     op: &SelectorOp,
@@ -420,8 +423,8 @@ pub(crate) enum Expect {
     Any,
 }
 
-pub(crate) fn check_select<S: BaseSelector<u32>>(
-    s: &mut S,
+pub(crate) fn check_select<B: Backend>(
+    s: &mut Selector<B, u32>,
     model: &SelectorModel,
     world: &World,
 ) -> Result<(), String> {
@@ -535,11 +538,11 @@ pub(crate) fn check_select<S: BaseSelector<u32>>(
     Ok(())
 }
 
-pub(crate) fn fuzz_selector<S: BaseSelector<u32>>(
+pub(crate) fn fuzz_selector<B: Backend>(
     target: &str,
     flavor: Flavor,
-    watch: Option<fn(&S) -> RawFd>,
-    new: impl Fn() -> io::Result<S>,
+    watch: Option<Watch<B>>,
+    new: impl Fn() -> io::Result<Selector<B, u32>>,
 ) {
     raise_nofile_limit(20_000);
     fuzz(target, generate_selector_op, |ops| {
