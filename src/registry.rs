@@ -300,22 +300,18 @@ impl<B: Backend, T> Registry<B, T> {
     pub fn modify(&self, fileobj: impl Fileno, events: Events, data: T) -> io::Result<()> {
         let fd = fileobj.fileno();
         let mut state = self.lock_for("modify", fd)?;
-        match state.modify(fd, events, true) {
-            Ok(()) => {
-                state.pending.push(Change::Modify {
-                    fd,
-                    events,
-                    data: Some(data),
-                });
-                Ok(())
-            }
+        let replaced = match state.modify(fd, events, true) {
+            Ok(()) => state.queue_modify(fd, events, Some(data)),
             Err(err) => {
                 // The refused data is dropped after the lock is released.
                 drop(state);
                 drop(data);
-                Err(err)
+                return Err(err);
             }
-        }
+        };
+        drop(state);
+        drop(replaced);
+        Ok(())
     }
 
     /// Changes only the events of a registration, as
@@ -324,23 +320,61 @@ impl<B: Backend, T> Registry<B, T> {
         let fd = fileobj.fileno();
         let mut state = self.lock_for("modify", fd)?;
         state.modify(fd, events, false)?;
-        state.pending.push(Change::Modify {
-            fd,
-            events,
-            data: None,
-        });
+        state.queue_modify(fd, events, None);
         Ok(())
     }
 
     /// Stops watching a source, given as a source or by number, as
     /// [`Selector::unregister`](crate::Selector::unregister). The selector's thread drops
-    /// the registration's data when it applies the change.
+    /// the registration's data when it applies the change (or this call does, if that
+    /// thread had not taken the registration in yet).
     pub fn unregister(&self, fileobj: impl Fileno) -> io::Result<()> {
         let fd = fileobj.fileno();
         let mut state = self.lock_for("unregister", fd)?;
         let (tag, departed) = state.remove(fd)?;
+        let cancelled = state.cancel_insert(fd);
         state.pending.push(Change::Remove { fd, tag, departed });
+        drop(state);
+        drop(cancelled);
         Ok(())
+    }
+}
+
+impl<B: Backend, T> State<B, T> {
+    /// The registration at `fd` that the selector has not taken in yet, if it is one.
+    fn pending_insert(&mut self, fd: RawSource) -> Option<usize> {
+        self.pending
+            .iter()
+            .rposition(|change| matches!(change, Change::Insert { fd: at, .. } if *at == fd))
+    }
+
+    /// Queues a `modify`; one of a registration still in the queue changes it there, so
+    /// that the queue stays as long as what the selector has yet to take in, however many
+    /// changes are made meanwhile. Returns the data it replaced, to drop after the lock.
+    fn queue_modify(&mut self, fd: RawSource, events: Events, data: Option<T>) -> Option<T> {
+        if let Some(at) = self.pending_insert(fd) {
+            if let Change::Insert {
+                events: queued_events,
+                data: queued_data,
+                ..
+            } = &mut self.pending[at]
+            {
+                *queued_events = events;
+                return data.map(|data| std::mem::replace(queued_data, data));
+            }
+        }
+        self.pending.push(Change::Modify { fd, events, data });
+        None
+    }
+
+    /// Takes a registration the selector has not taken in yet out of the queue (its
+    /// `unregister` follows): returns its data, to drop after the lock.
+    fn cancel_insert(&mut self, fd: RawSource) -> Option<T> {
+        let at = self.pending_insert(fd)?;
+        match self.pending.remove(at) {
+            Change::Insert { data, .. } => Some(data),
+            _ => None,
+        }
     }
 }
 

@@ -204,7 +204,7 @@ impl MaybeDead {
         use std::sync::atomic::Ordering::Relaxed;
         let _ = self
             .0
-            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_add(1)));
+            .fetch_add(1, Relaxed);
     }
 
     pub(crate) fn reset(&self) {
