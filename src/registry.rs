@@ -16,6 +16,7 @@ use crate::source::{self, AsSource, BorrowedSource, Fileno, RawSource};
 use crate::{Events, SelectorError};
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What every registration holds in the shared state.
@@ -50,9 +51,12 @@ pub(crate) enum Change<T> {
 }
 
 /// The state behind the lock.
-pub(crate) struct State<B: Backend, T> {
-    pub(crate) set: B::Set,
+pub(crate) struct State<B, T> {
+    /// The backend's registry's end.
+    pub(crate) set: B,
     pub(crate) meta: FdMap<Meta>,
+    /// What the selector's thread reads without the lock.
+    pub(crate) hints: Arc<Hints>,
     /// The tag of the next registration.
     next_tag: Tag,
     pub(crate) closed: bool,
@@ -62,21 +66,38 @@ pub(crate) struct State<B: Backend, T> {
     pub(crate) version: u64,
 }
 
+/// What the selector's thread reads without taking the lock, so that a `select()` that no
+/// other thread disturbs does not take it at all (poll and select excepted: they copy the
+/// set under it). Written under the lock.
+#[derive(Debug, Default)]
+pub(crate) struct Hints {
+    /// How many registrations there are, for the selector's thread to size each wait's
+    /// event buffer by (those made through a handle included, which its keys do not show
+    /// yet).
+    pub(crate) registered: AtomicUsize,
+    /// Whether a handle may have changed something since the selector's thread last took
+    /// the lock: if not, its keys are the registrations, and a wait's events can be matched
+    /// to them without the lock. Set before the change; cleared when the selector applies
+    /// the queue.
+    pub(crate) changed: AtomicBool,
+}
+
 pub(crate) type Shared<B, T> = Arc<Mutex<State<B, T>>>;
 
 /// The shared state, locked. A panic while it was held cannot have left it inconsistent
 /// (every change is made whole before anything that can panic), so poisoning is ignored.
-pub(crate) fn lock<B: Backend, T>(shared: &Shared<B, T>) -> MutexGuard<'_, State<B, T>> {
+pub(crate) fn lock<B, T>(shared: &Shared<B, T>) -> MutexGuard<'_, State<B, T>> {
     shared
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<B: Backend, T> State<B, T> {
-    pub(crate) fn new(set: B::Set) -> Self {
+    pub(crate) fn new(set: B) -> Self {
         State {
             set,
             meta: FdMap::new(),
+            hints: Arc::default(),
             next_tag: 0,
             closed: false,
             pending: Vec::new(),
@@ -114,9 +135,10 @@ impl<B: Backend, T> State<B, T> {
             return Err(SelectorError::AlreadyRegistered { fd }.into());
         }
         let tag = self.next_tag;
-        B::add(&mut self.set, borrowed, events, tag)?;
+        self.set.add(borrowed, events, tag)?;
         self.next_tag = tag.wrapping_add(1);
         self.meta.insert(fd, Meta { tag, events, owned });
+        self.count();
         self.version += 1;
         Ok((fd, tag))
     }
@@ -140,7 +162,7 @@ impl<B: Backend, T> State<B, T> {
             return Err(SelectorError::OwnedSource { fd }.into());
         }
         if meta.events != events {
-            B::modify(&mut self.set, fd, events, meta.tag)?;
+            self.set.modify(fd, events, meta.tag)?;
             meta.events = events;
             self.version += 1;
         }
@@ -156,9 +178,17 @@ impl<B: Backend, T> State<B, T> {
             .meta
             .remove(fd)
             .ok_or(SelectorError::NotRegistered { fd })?;
-        let departed = B::delete(&mut self.set, fd);
+        self.count();
+        let departed = self.set.delete(fd);
         self.version += 1;
         Ok((meta.tag, departed))
+    }
+
+    /// Publishes how many registrations there are (see [`Hints::registered`]).
+    pub(crate) fn count(&mut self) {
+        self.hints
+            .registered
+            .store(self.meta.len(), Ordering::Relaxed);
     }
 
     /// Wakes the selector's thread, for a backend whose wait does not see changes made
@@ -166,7 +196,7 @@ impl<B: Backend, T> State<B, T> {
     /// set until the lock is released, and a failure leaves nothing half done.
     pub(crate) fn wake_waiter(&mut self) -> io::Result<()> {
         if B::WAITS_ON_A_COPY {
-            B::wake(&mut self.set)?;
+            self.set.wake()?;
             // The waker may be new: the waiter's copy must take it in.
             self.version += 1;
         }
@@ -223,7 +253,7 @@ pub(crate) fn check_events(fd: RawSource, events: Events) -> Result<(), Selector
 ///   applies the change (for an owned registration, that closes the source).
 /// * After `close()` on the selector (or its drop), every call fails with
 ///   [`SelectorError::Closed`].
-pub struct Registry<B: Backend, T> {
+pub struct Registry<B, T> {
     shared: Shared<B, T>,
 }
 
@@ -241,6 +271,7 @@ impl<B: Backend, T> Registry<B, T> {
     ) -> io::Result<MutexGuard<'_, State<B, T>>> {
         let mut state = lock(&self.shared);
         state.ensure_open(operation, Some(fd))?;
+        state.hints.changed.store(true, Ordering::Release);
         state.wake_waiter()?;
         Ok(state)
     }
@@ -378,7 +409,7 @@ impl<B: Backend, T> State<B, T> {
     }
 }
 
-impl<B: Backend, T> Clone for Registry<B, T> {
+impl<B, T> Clone for Registry<B, T> {
     fn clone(&self) -> Self {
         Registry {
             shared: Arc::clone(&self.shared),

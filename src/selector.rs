@@ -5,12 +5,13 @@
 use crate::backend::{Backend, Tag};
 use crate::deadline::Deadline;
 use crate::fd_map::FdMap;
-use crate::registry::{lock, Change, Registry, Shared, State};
+use crate::registry::{lock, Change, Hints, Registry, Shared, State};
 use crate::source::{self, AsSource, Fileno, RawSource};
 use crate::{Events, SelectorError, SelectorKey, SelectorMap};
 use std::fmt;
 use std::io;
 use std::num::NonZeroU32;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -80,7 +81,8 @@ struct Keys<T> {
 
 impl<T> Keys<T> {
     /// Applies the changes other threads made, in order.
-    fn apply<B: Backend>(&mut self, state: &mut State<B, T>) {
+    fn apply<B>(&mut self, state: &mut State<B, T>) {
+        state.hints.changed.store(false, Ordering::Relaxed);
         if state.pending.is_empty() {
             return;
         }
@@ -135,8 +137,7 @@ impl<T> Keys<T> {
 /// Use it through its aliases — [`DefaultSelector`](crate::DefaultSelector),
 /// `EpollSelector` (Linux), [`PollSelector`](crate::PollSelector),
 /// `SelectSelector`, [`PollingSelector`](crate::PollingSelector) — or generically as
-/// `Selector<B, T>` with `B: Backend`. `T` is the data stored with each registration. (The
-/// struct names its bound because its fields are the backend's own types.)
+/// `Selector<B, T>` with `B: Backend`. `T` is the data stored with each registration.
 ///
 /// The rules are the same for every backend:
 /// * `events` is checked first, on `register` and `modify`: empty or unknown bits give
@@ -156,24 +157,33 @@ impl<T> Keys<T> {
 ///
 /// Other threads change registrations through a [`Registry`] ([`registry`](Self::registry)),
 /// with the same rules, even while this thread is blocked in `select()`.
-pub struct Selector<B: Backend, T> {
+pub struct Selector<B, T> {
     pub(crate) shared: Shared<B, T>,
-    pub(crate) waiter: B::Waiter,
+    /// The backend's waiter's end.
+    pub(crate) waiter: B,
     keys: Keys<T>,
     closed: bool,
     /// The set's version the waiter last copied (see `WAITS_ON_A_COPY`).
     synced: u64,
+    /// What this thread reads without the lock.
+    hints: Arc<Hints>,
+    /// `close`, for `Drop`: a `Drop` impl cannot ask for `B: Backend` when the struct does
+    /// not, so the selector carries its `close` from its construction.
+    close_on_drop: fn(&mut Selector<B, T>),
 }
 
 impl<B: Backend, T> Selector<B, T> {
     /// Creates the selector and its kernel object, if the backend has one.
     pub fn new() -> io::Result<Self> {
-        Ok(Selector::with_halves(B::open()?))
+        Ok(Selector::with_ends(B::open()?))
     }
 
-    pub(crate) fn with_halves((set, waiter): (B::Set, B::Waiter)) -> Self {
+    /// A selector over a backend's two ends: the registry's, and the waiter's.
+    pub(crate) fn with_ends((set, waiter): (B, B)) -> Self {
+        let state = State::new(set);
         Selector {
-            shared: Arc::new(Mutex::new(State::new(set))),
+            hints: Arc::clone(&state.hints),
+            shared: Arc::new(Mutex::new(state)),
             waiter,
             keys: Keys {
                 map: FdMap::new(),
@@ -182,12 +192,13 @@ impl<B: Backend, T> Selector<B, T> {
             },
             closed: false,
             synced: 0,
+            close_on_drop: Selector::close,
         }
     }
 
-    /// What the selector's thread waits with (for the backends' `as_fd`).
+    /// The backend's waiter's end (for the backends' `as_fd`).
     #[cfg(unix)]
-    pub(crate) fn waiter(&self) -> &B::Waiter {
+    pub(crate) fn waiter(&self) -> &B {
         &self.waiter
     }
 
@@ -546,7 +557,7 @@ impl<B: Backend, T> Selector<B, T> {
             if B::WAITS_ON_A_COPY {
                 self.sync_waiter();
             }
-            let waited = B::wait(&mut self.waiter, deadline.remaining(), self.keys.map.len());
+            let waited = self.wait_once(deadline.remaining());
             let (dead_seen, purge) = self.collect(out, waited.is_ok());
             if dead_seen {
                 if let Err(err) = purge {
@@ -567,7 +578,7 @@ impl<B: Backend, T> Selector<B, T> {
                     if out.is_empty() {
                         continue;
                     }
-                    let look = B::wait(&mut self.waiter, Some(Duration::ZERO), self.keys.map.len());
+                    let look = self.wait_once(Some(Duration::ZERO));
                     let _ = self.collect(out, look.is_ok());
                     return Ok(out.len());
                 }
@@ -586,6 +597,13 @@ impl<B: Backend, T> Selector<B, T> {
         }
     }
 
+    /// One wait of the waiter's end, with room for every registration's events.
+    #[inline(always)]
+    fn wait_once(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.waiter
+            .wait(timeout, self.hints.registered.load(Ordering::Relaxed))
+    }
+
     /// poll and select: applies other threads' changes, and copies the set into the waiter
     /// if it changed.
     #[cold]
@@ -593,25 +611,61 @@ impl<B: Backend, T> Selector<B, T> {
         let mut state = lock(&self.shared);
         self.keys.apply(&mut state);
         if state.version != self.synced {
-            B::sync(&mut state.set, &mut self.waiter);
+            state.set.sync(&mut self.waiter);
             self.synced = state.version;
         }
         drop(state);
         self.keys.graveyard.clear();
     }
 
-    /// Under the lock, after a wait: applies other threads' changes, then hands what the
-    /// wait found to `out`, masked and merged per fd (if `waited`), and purges the kernel's
-    /// set if it reported an event of a registration that is gone. Returns whether it did,
-    /// and how the purge went.
+    /// After a wait: hands what it found to `out`, masked and merged per fd (if `waited`),
+    /// and purges the kernel's set if it reported an event of a registration that is gone.
+    /// Returns whether it did, and how the purge went.
+    ///
+    /// If no other thread changed anything, the keys are the registrations: the events are
+    /// matched to them without the lock. Otherwise (or if an event matches no key: a dead
+    /// registration, or one another thread has just made), under the lock, after applying
+    /// the other threads' changes.
     #[inline(always)]
     fn collect(&mut self, out: &mut impl Collect<T>, waited: bool) -> (bool, io::Result<()>) {
+        let before = out.len();
+        if waited && !self.waiter.rearms() && !self.hints.changed.load(Ordering::Acquire) {
+            let mut unknown = false;
+            let keys = &mut self.keys.map;
+            self.waiter
+                .for_each_event(None, |fd, tag, events| match keys.get_mut(fd) {
+                    Some(slot) if tag.map_or(true, |tag| tag == slot.tag) => {
+                        let interest = slot.key.events;
+                        out.collect(slot, events & interest);
+                        Some(interest)
+                    }
+                    _ => {
+                        unknown = true;
+                        None
+                    }
+                });
+            if !unknown {
+                return (false, Ok(()));
+            }
+            out.truncate(before);
+        }
+        self.collect_locked(out, waited)
+    }
+
+    /// `collect`, under the lock.
+    #[cold]
+    fn collect_locked(
+        &mut self,
+        out: &mut impl Collect<T>,
+        waited: bool,
+    ) -> (bool, io::Result<()>) {
         let mut state = lock(&self.shared);
         self.keys.apply(&mut state);
         let mut dead_seen = false;
         if waited {
             let keys = &mut self.keys;
-            B::for_each_event(&mut self.waiter, &mut state.set, |fd, tag, events| {
+            let registry = self.waiter.rearms().then_some(&mut state.set);
+            self.waiter.for_each_event(registry, |fd, tag, events| {
                 match keys.map.get_mut(fd) {
                     Some(slot) if tag.map_or(true, |tag| tag == slot.tag) => {
                         let interest = slot.key.events;
@@ -643,10 +697,9 @@ impl<B: Backend, T> Selector<B, T> {
     /// A wait reported an event of a registration that is gone: its kernel entry would wake
     /// every wait from now on, so the kernel is made to forget all but the live ones.
     #[cold]
-    fn purge(state: &mut State<B, T>, waiter: &mut B::Waiter) -> io::Result<()> {
+    fn purge(state: &mut State<B, T>, waiter: &mut B) -> io::Result<()> {
         let State { set, meta, .. } = state;
-        B::purge(
-            set,
+        set.purge(
             waiter,
             &mut meta.iter().map(|(fd, meta)| (fd, meta.events, meta.tag)),
         )
@@ -700,8 +753,9 @@ impl<B: Backend, T> Selector<B, T> {
         self.keys.apply(&mut state);
         state.closed = true;
         let State { set, meta, .. } = &mut *state;
-        B::close(set, &mut self.waiter, &mut meta.iter().map(|(fd, _)| fd));
+        set.close(&mut self.waiter, &mut meta.iter().map(|(fd, _)| fd));
         *meta = FdMap::new();
+        state.count();
         drop(state);
         self.keys.graveyard.clear();
         self.keys.map.clear();
@@ -722,6 +776,8 @@ trait Collect<T> {
     }
     /// Adds `events` for `slot`, merging with the fd's entry if it has one.
     fn collect(&mut self, slot: &mut Slot<T>, events: Events);
+    /// Forgets the entries past the first `len`.
+    fn truncate(&mut self, len: usize);
 }
 
 struct Snapshots<'a, T>(&'a mut Vec<Ready<T>>);
@@ -729,6 +785,10 @@ struct Snapshots<'a, T>(&'a mut Vec<Ready<T>>);
 impl<T: Clone> Collect<T> for Snapshots<'_, T> {
     fn clear(&mut self) {
         self.0.clear();
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
     }
 
     fn len(&self) -> usize {
@@ -755,6 +815,10 @@ struct Fds<'a>(&'a mut Vec<ReadyFd>);
 impl<T> Collect<T> for Fds<'_> {
     fn clear(&mut self) {
         self.0.clear();
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
     }
 
     fn len(&self) -> usize {
@@ -815,9 +879,9 @@ impl<S> From<Refused<S>> for io::Error {
     }
 }
 
-impl<B: Backend, T> Drop for Selector<B, T> {
+impl<B, T> Drop for Selector<B, T> {
     fn drop(&mut self) {
-        self.close();
+        (self.close_on_drop)(self);
     }
 }
 

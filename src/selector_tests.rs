@@ -14,24 +14,22 @@ use std::time::{Duration, Instant};
 type Report = io::Result<Vec<(RawSource, Events)>>;
 
 /// A backend that records the calls it gets and reports what the test scripts.
-enum Scripted {}
-
 #[derive(Debug, Default)]
-struct ScriptedSet {
+struct Scripted {
+    /// Registry's end: the calls, and how to answer them.
     calls: Vec<String>,
     refuse: bool,
     /// The errno a purge fails with, if it fails.
     purge_error: Option<i32>,
-}
-
-#[derive(Debug, Default)]
-struct ScriptedWaiter {
-    /// What each wait reports, in turn; once empty, waits report nothing.
+    /// Waiter's end: what each wait reports, in turn; once empty, waits report nothing.
     waits: VecDeque<Report>,
     /// What the last wait reported.
     current: Vec<(RawSource, Events)>,
     timeouts: Vec<Option<Duration>>,
+    /// What `on_ready` returned for each event of each wait (in the last pass over it).
     rearmed: Vec<(RawSource, Option<Events>)>,
+    /// How many entries `rearmed` had before the last wait.
+    rearmed_before: usize,
     /// The tag every reported event carries (`None`: the backend reports by number only),
     /// unless `tags` gives its fd one of its own.
     reported_tag: Option<Tag>,
@@ -45,91 +43,79 @@ fn refusal() -> io::Error {
 
 impl Os for Scripted {
     const NAME: &'static str = "scripted";
-    type Set = ScriptedSet;
-    type Waiter = ScriptedWaiter;
 
-    fn open() -> io::Result<(ScriptedSet, ScriptedWaiter)> {
+    fn open() -> io::Result<(Scripted, Scripted)> {
         Ok(Default::default())
     }
 
-    fn add(
-        set: &mut ScriptedSet,
-        source: BorrowedSource<'_>,
-        events: Events,
-        _tag: Tag,
-    ) -> io::Result<()> {
-        set.calls
+    fn add(&mut self, source: BorrowedSource<'_>, events: Events, _tag: Tag) -> io::Result<()> {
+        self.calls
             .push(format!("add {} {}", source::raw(source), events.bits()));
-        if set.refuse {
+        if self.refuse {
             return Err(refusal());
         }
         Ok(())
     }
 
-    fn modify(set: &mut ScriptedSet, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
-        set.calls.push(format!("modify {fd} {}", events.bits()));
-        if set.refuse {
+    fn modify(&mut self, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
+        self.calls.push(format!("modify {fd} {}", events.bits()));
+        if self.refuse {
             return Err(refusal());
         }
         Ok(())
     }
 
-    fn delete(set: &mut ScriptedSet, fd: RawSource) -> bool {
-        set.calls.push(format!("delete {fd}"));
+    fn delete(&mut self, fd: RawSource) -> bool {
+        self.calls.push(format!("delete {fd}"));
         true
     }
 
-    fn wait(
-        waiter: &mut ScriptedWaiter,
-        timeout: Option<Duration>,
-        _registered: usize,
-    ) -> io::Result<()> {
-        waiter.timeouts.push(timeout);
-        waiter.current = waiter.waits.pop_front().unwrap_or_else(|| Ok(Vec::new()))?;
+    fn wait(&mut self, timeout: Option<Duration>, _registered: usize) -> io::Result<()> {
+        self.timeouts.push(timeout);
+        self.rearmed_before = self.rearmed.len();
+        self.current = self.waits.pop_front().unwrap_or_else(|| Ok(Vec::new()))?;
         Ok(())
     }
 
-    fn for_each_event<F>(waiter: &mut ScriptedWaiter, _set: &mut ScriptedSet, mut on_ready: F)
+    fn for_each_event<F>(&mut self, _registry: Option<&mut Scripted>, mut on_ready: F)
     where
         F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
-        for (fd, events) in std::mem::take(&mut waiter.current) {
-            let tag = waiter.tags.get(&fd).copied().or(waiter.reported_tag);
+        // What the last pass over this wait's events says (the selector may make two).
+        self.rearmed.truncate(self.rearmed_before);
+        for &(fd, events) in &self.current {
+            let tag = self.tags.get(&fd).copied().or(self.reported_tag);
             let interest = on_ready(fd, tag, events);
-            waiter.rearmed.push((fd, interest));
+            self.rearmed.push((fd, interest));
         }
     }
 
     fn purge(
-        set: &mut ScriptedSet,
-        _waiter: &mut ScriptedWaiter,
+        &mut self,
+        _waiter: &mut Scripted,
         live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
     ) -> io::Result<()> {
         let mut live: Vec<_> = live
             .map(|(fd, events, tag)| (fd, events.bits(), tag))
             .collect();
         live.sort_unstable();
-        set.calls.push(format!("purge {live:?}"));
-        match set.purge_error {
+        self.calls.push(format!("purge {live:?}"));
+        match self.purge_error {
             Some(code) => Err(io::Error::from_raw_os_error(code)),
             None => Ok(()),
         }
     }
 
-    fn close(
-        set: &mut ScriptedSet,
-        _waiter: &mut ScriptedWaiter,
-        registered: &mut dyn Iterator<Item = RawSource>,
-    ) {
+    fn close(&mut self, _waiter: &mut Scripted, registered: &mut dyn Iterator<Item = RawSource>) {
         let mut fds: Vec<_> = registered.collect();
         fds.sort_unstable();
-        set.calls.push(format!("close {fds:?}"));
+        self.calls.push(format!("close {fds:?}"));
     }
 }
 
 type ScriptedSelector = Selector<Scripted, &'static str>;
 
-/// What the scripted set holds, under the registry's lock.
+/// The scripted registry's end, under the registry's lock.
 fn set(sel: &ScriptedSelector) -> MutexGuard<'_, State<Scripted, &'static str>> {
     lock(&sel.shared)
 }
@@ -467,4 +453,40 @@ fn after_a_purge_a_look_without_waiting_gathers_crowded_out_events() {
     );
     assert_eq!(sel.waiter.timeouts.len(), 2);
     assert_eq!(sel.waiter.timeouts[1], Some(Duration::ZERO));
+}
+
+/// A `select()` that no other thread disturbed matches the wait's events to the keys
+/// without the registry's lock: it returns while another thread holds the lock.
+#[test]
+fn an_undisturbed_select_takes_no_lock() {
+    let mut sel = selector();
+    let sock = socket();
+    sel.register(&sock, EVENT_READ, "a").unwrap();
+    sel.waiter
+        .waits
+        .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
+    let shared = std::sync::Arc::clone(&sel.shared);
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _guard = lock(&shared);
+        locked.send(()).unwrap();
+        // Held until the select has returned, or long enough to tell a select that waited
+        // for it.
+        let _ = released.recv_timeout(Duration::from_secs(10));
+    });
+    is_locked.recv().unwrap();
+    let ready = sel.select(Some(Duration::ZERO)).unwrap();
+    let still_held = release.send(()).is_ok();
+    holder.join().unwrap();
+    assert_eq!(ready.len(), 1);
+    assert!(still_held, "select() waited for the lock");
+
+    // Once a handle has changed something, the next select takes the lock and applies it.
+    let registry = sel.registry().unwrap();
+    registry.modify(&sock, EVENT_READ, "b").unwrap();
+    sel.waiter
+        .waits
+        .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
+    assert_eq!(sel.select(Some(Duration::ZERO)).unwrap()[0].0.data, "b");
 }

@@ -5,7 +5,6 @@
 
 mod common;
 use common::example::*;
-use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread;
@@ -25,7 +24,7 @@ fn message(client: usize, round: usize) -> Vec<u8> {
 #[test]
 fn a_thousand_clients_at_once_get_their_bytes_back() {
     #[cfg(unix)]
-    raise_nofile_limit(8192);
+    common::raise_nofile_limit(8192);
     let server = Server::start("threaded_server", &["--threads", "4"]);
     let workers: Vec<_> = (0..10)
         .map(|worker| {

@@ -14,10 +14,7 @@ const SOON: Option<Duration> = Some(Duration::from_secs(10));
 
 /// Compile-time: a handle crosses threads when the data does.
 #[allow(dead_code)]
-fn handles_are_send_and_sync<B: Backend>(registry: Registry<B, String>)
-where
-    B::Set: Send,
-{
+fn handles_are_send_and_sync<B: Backend>(registry: Registry<B, String>) {
     fn send_sync<X: Send + Sync>(_: X) {}
     send_sync(registry);
 }
@@ -30,7 +27,9 @@ fn register_wakes_a_blocked_select(mut s: Selector<impl Backend, Data>) {
     peer.write_all(b"x").unwrap();
     let registering = thread::spawn(move || {
         thread::sleep(Duration::from_millis(50));
-        registry.register(&a, EVENT_READ, "from another thread").unwrap();
+        registry
+            .register(&a, EVENT_READ, "from another thread")
+            .unwrap();
         a // kept open until the selector has reported it
     });
     let (took, ready) = timed(|| s.select(SOON).unwrap());
@@ -67,12 +66,18 @@ fn rules_and_errors_are_the_selectors(s: Selector<impl Backend, Data>) {
     let (a, _peer) = pair();
     registry.register(&a, EVENT_READ, "a").unwrap();
     let err = registry.register(&a, EVENT_READ, "again").unwrap_err();
-    assert_eq!(cause(&err), Some(&SelectorError::AlreadyRegistered { fd: fd_of(&a) }));
+    assert_eq!(
+        cause(&err),
+        Some(&SelectorError::AlreadyRegistered { fd: fd_of(&a) })
+    );
     let err = registry.modify(&a, Events::empty(), "x").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let (b, _b_peer) = pair();
     let err = registry.unregister(&b).unwrap_err();
-    assert_eq!(cause(&err), Some(&SelectorError::NotRegistered { fd: fd_of(&b) }));
+    assert_eq!(
+        cause(&err),
+        Some(&SelectorError::NotRegistered { fd: fd_of(&b) })
+    );
     let err = registry.modify_events(&b, EVENT_READ).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     // Registered by the selector's thread, changed by another's: one set of registrations.
@@ -95,7 +100,9 @@ fn owned_registrations_through_a_handle(mut s: Selector<impl Backend, Stream>) {
     let (other, _other_peer) = pair();
     let err = registry.modify(fd, EVENT_READ, other).unwrap_err();
     assert_eq!(cause(&err), Some(&SelectorError::OwnedSource { fd }));
-    registry.modify_events(fd, EVENT_READ | EVENT_WRITE).unwrap();
+    registry
+        .modify_events(fd, EVENT_READ | EVENT_WRITE)
+        .unwrap();
     let ready = s.select_fds(SOON).unwrap();
     assert_eq!(ready.len(), 1);
     assert_eq!(ready[0].events(), EVENT_WRITE);
@@ -105,6 +112,29 @@ fn owned_registrations_through_a_handle(mut s: Selector<impl Backend, Stream>) {
     let mut byte = [0];
     peer.set_read_timeout(SOON).unwrap();
     assert_eq!(std::io::Read::read(&mut peer, &mut byte).unwrap(), 0);
+}
+
+/// Regression (found by the model fuzzer): the next wait makes room for every registration,
+/// those made through a handle since the selector's thread last looked included, so that
+/// all the ready ones are reported by one `select()`. It used to size the kernel's event
+/// buffer by the registrations the selector's thread knew of, and reported as few as one of 41.
+fn registrations_through_a_handle_all_fit_in_the_next_wait(mut s: Selector<impl Backend, Data>) {
+    let registry = s.registry().unwrap();
+    let (first, _first_peer) = pair();
+    s.register(&first, EVENT_WRITE, "first").unwrap();
+    let pairs: Vec<_> = (0..40).map(|_| pair()).collect();
+    for (a, _) in &pairs {
+        registry
+            .register(a, EVENT_WRITE, "through the handle")
+            .unwrap();
+    }
+    let ready = s.select(SOON).unwrap();
+    assert_eq!(
+        ready.len(),
+        41,
+        "{} of 41 writable sockets reported",
+        ready.len()
+    );
 }
 
 macro_rules! suite {
@@ -125,6 +155,11 @@ macro_rules! suite {
             #[test]
             fn rules_and_errors_are_the_selectors() {
                 super::rules_and_errors_are_the_selectors($new.unwrap());
+            }
+
+            #[test]
+            fn registrations_through_a_handle_all_fit_in_the_next_wait() {
+                super::registrations_through_a_handle_all_fit_in_the_next_wait($new.unwrap());
             }
 
             #[test]

@@ -80,7 +80,9 @@ fn change(
             .register(&a, EVENT_WRITE, write_id)
             .map_err(|err| format!("register: {err}"))?;
         if !shared.wait_seen(write_id) {
-            return Err(format!("lost wake-up: {write_id:#x} (WRITE) never reported"));
+            return Err(format!(
+                "lost wake-up: {write_id:#x} (WRITE) never reported"
+            ));
         }
         shared.board.lock().unwrap().live.insert(read_id, fd);
         registry

@@ -12,6 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT: &str = "DefaultSelector (epoll)";
+pub const WITH_HANDLE: &str = "DefaultSelector, a Registry alive";
 pub const POLL: &str = "PollSelector";
 pub const SELECT: &str = "SelectSelector";
 pub const RAW: &str = "raw epoll_wait (rustix)";
@@ -91,6 +92,7 @@ fn measure(plan: &Plan, pairs: &[(UnixStream, UnixStream)], active: usize) -> Ro
     let n = pairs.len();
     let mut contenders = vec![
         ioselectors(DEFAULT, DefaultSelector::new().unwrap(), pairs, active),
+        with_handle(pairs, active),
         ioselectors(POLL, PollSelector::new().unwrap(), pairs, active),
     ];
     // select(2) takes fds below FD_SETSIZE only.
@@ -111,9 +113,20 @@ fn measure(plan: &Plan, pairs: &[(UnixStream, UnixStream)], active: usize) -> Ro
 }
 
 /// One of ioselectors' selectors, with every reader registered.
-fn ioselectors<B: Backend + 'static>(
+fn ioselectors<B: Backend>(
+    name: &'static str,
+    sel: Selector<B, usize>,
+    pairs: &[(UnixStream, UnixStream)],
+    active: usize,
+) -> Contender<'static> {
+    ioselectors_keeping(name, sel, (), pairs, active)
+}
+
+/// As `ioselectors`, with `kept` alive while it runs.
+fn ioselectors_keeping<B: Backend, K: 'static>(
     name: &'static str,
     mut sel: Selector<B, usize>,
+    kept: K,
     pairs: &[(UnixStream, UnixStream)],
     active: usize,
 ) -> Contender<'static> {
@@ -123,9 +136,18 @@ fn ioselectors<B: Backend + 'static>(
     let mut ready = Vec::with_capacity(pairs.len());
     assert_eq!(sel.select_into(ZERO, &mut ready).unwrap(), active);
     Contender::timed(name, move || {
+        let _kept = &kept;
         sel.select_into(ZERO, &mut ready).unwrap();
         consume(ready.iter().map(|(key, _)| key.data).sum::<usize>());
     })
+}
+
+/// `DefaultSelector` with a registry handle held (by another thread, in a real program)
+/// and no change pending: what the handle costs a select that nobody disturbs.
+fn with_handle(pairs: &[(UnixStream, UnixStream)], active: usize) -> Contender<'static> {
+    let sel = DefaultSelector::new().unwrap();
+    let registry = sel.registry().unwrap();
+    ioselectors_keeping(WITH_HANDLE, sel, registry, pairs, active)
 }
 
 /// The floor: one epoll_wait into a buffer sized for every registration, and a pass over what

@@ -13,7 +13,8 @@
 //! `cargo bench --bench selectors -- --quick` is a short smoke run; it writes its report
 //! under `target/bench/` instead of `docs/`. `-- --echo-only ioselectors|mio|epoll-et` runs one
 //! echo server (1,000 connections, 4 KiB) for 3 s, to profile it with strace or perf;
-//! `-- --echo-turns mio|epoll-et|ioselectors C SIZE TURNS` is what callgrind runs.
+//! `-- --echo-turns mio|epoll-et|ioselectors C SIZE TURNS` is what callgrind runs;
+//! `-- --dispatch-only` prints the dispatch table alone.
 
 #[cfg(target_os = "linux")]
 mod churn;
@@ -60,6 +61,11 @@ fn main() {
     }
     let plan = measure::Plan::new(quick);
     measure::raise_fd_limit();
+    if args.iter().any(|arg| arg == "--dispatch-only") {
+        // Tuning aid: the dispatch table alone, on stdout.
+        dispatch::run(&plan);
+        return;
+    }
 
     println!(
         "ioselectors benchmarks ({} run)\n",

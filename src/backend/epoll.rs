@@ -24,38 +24,27 @@ use std::time::Duration;
 
 /// The backend of [`EpollSelector`](crate::EpollSelector): a [`select::Epoll`].
 #[derive(Debug)]
-pub enum EpollBackend {}
-
-/// The registry's half: the working set, which every registration change goes to.
-#[derive(Debug)]
-pub struct EpollSet {
-    /// `None` once closed.
-    set: Option<Arc<select::Epoll>>,
+pub struct EpollBackend {
+    /// The working set, the same at both ends: registrations change it while the selector's
+    /// thread waits on it.
+    set: WorkingSet,
     /// How many dead entries the working set may hold: one per `unregister` the kernel
     /// refused since the last purge (the number was closed or reused, so the entry may live
-    /// on). Waits make room for them too, so that they never crowd out a live event.
+    /// on). Waits make room for them too, so that they never crowd out a live event. Shared
+    /// by both ends.
     maybe_dead: MaybeDead,
-}
-
-/// The selector's half: the working set it waits on, and the buffer the kernel fills.
-#[derive(Debug)]
-pub struct EpollWaiter {
-    set: WorkingSet,
-    /// What `as_fd()` lends, once it is asked for.
+    /// Waiter's end: what `as_fd()` lends, once it is asked for.
     lender: Lender,
-    /// Grows with the number of registrations (so one wait can return every ready fd) and
-    /// never shrinks, so steady-state waits do not allocate.
+    /// Waiter's end: grows with the number of registrations (so one wait can return every
+    /// ready fd) and never shrinks, so steady-state waits do not allocate.
     events: EpollEvents,
-    /// The same count as the set's.
-    maybe_dead: MaybeDead,
 }
 
 #[derive(Debug)]
 enum WorkingSet {
-    /// The same epoll as the registry's.
     Open(Arc<select::Epoll>),
     /// After `close()`: what `as_fd()` lends from then on, holding nothing.
-    Closed(select::Epoll),
+    Closed(Arc<select::Epoll>),
 }
 
 fn flags(events: Events) -> EpollFlags {
@@ -88,43 +77,41 @@ fn readiness(flags: EpollFlags) -> Events {
     events
 }
 
-impl EpollSet {
+impl EpollBackend {
     #[inline(always)]
     fn epoll(&self) -> io::Result<&select::Epoll> {
-        self.set.as_deref().ok_or_else(closed)
+        match &self.set {
+            WorkingSet::Open(set) => Ok(set),
+            WorkingSet::Closed(_) => Err(closed()),
+        }
     }
 }
 
 impl Os for EpollBackend {
     const NAME: &'static str = "epoll";
-    type Set = EpollSet;
-    type Waiter = EpollWaiter;
 
-    fn open() -> io::Result<(EpollSet, EpollWaiter)> {
+    fn open() -> io::Result<(EpollBackend, EpollBackend)> {
         let set = Arc::new(select::Epoll::new()?);
         let maybe_dead = MaybeDead::default();
         Ok((
-            EpollSet {
-                set: Some(Arc::clone(&set)),
+            EpollBackend {
+                set: WorkingSet::Open(Arc::clone(&set)),
                 maybe_dead: maybe_dead.clone(),
+                lender: Lender::default(),
+                events: EpollEvents::with_capacity(0),
             },
-            EpollWaiter {
+            EpollBackend {
                 set: WorkingSet::Open(set),
+                maybe_dead,
                 lender: Lender::default(),
                 events: EpollEvents::with_capacity(1),
-                maybe_dead,
             },
         ))
     }
 
     #[inline]
-    fn add(
-        set: &mut EpollSet,
-        source: BorrowedSource<'_>,
-        events: Events,
-        tag: Tag,
-    ) -> io::Result<()> {
-        let epoll = set.epoll()?;
+    fn add(&mut self, source: BorrowedSource<'_>, events: Events, tag: Tag) -> io::Result<()> {
+        let epoll = self.epoll()?;
         let data = data(source.as_raw_fd(), tag);
         match epoll.register_with_data(&source, flags(events), data) {
             // The registry holds nothing under this number, yet the kernel has an entry for
@@ -140,45 +127,39 @@ impl Os for EpollBackend {
     }
 
     #[inline]
-    fn modify(set: &mut EpollSet, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
-        set.epoll()?
+    fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
+        self.epoll()?
             .modify_with_data(fd, flags(events), data(fd, tag))
     }
 
     #[inline]
-    fn delete(set: &mut EpollSet, fd: RawSource) -> bool {
+    fn delete(&mut self, fd: RawSource) -> bool {
         // EBADF (closed) or ENOENT (number reused): the kernel no longer has an entry under
         // this number, or keeps one for a duplicate's sake; `purge` deals with the latter if
         // it ever fires.
-        let deleted = set.epoll().is_ok_and(|epoll| epoll.unregister(fd).is_ok());
+        let deleted = self.epoll().is_ok_and(|epoll| epoll.unregister(fd).is_ok());
         if !deleted {
-            set.maybe_dead.add_one();
+            self.maybe_dead.add_one();
         }
         deleted
     }
 
     #[inline(always)]
-    fn wait(
-        waiter: &mut EpollWaiter,
-        timeout: Option<Duration>,
-        registered: usize,
-    ) -> io::Result<()> {
-        let WorkingSet::Open(set) = &waiter.set else {
+    fn wait(&mut self, timeout: Option<Duration>, registered: usize) -> io::Result<()> {
+        let WorkingSet::Open(set) = &self.set else {
             return Err(closed());
         };
-        waiter
-            .events
-            .reserve(room(registered, waiter.maybe_dead.get()));
-        set.wait(timeout, &mut waiter.events)?;
+        self.events.reserve(room(registered, self.maybe_dead.get()));
+        set.wait(timeout, &mut self.events)?;
         Ok(())
     }
 
     #[inline(always)]
-    fn for_each_event<F>(waiter: &mut EpollWaiter, _set: &mut EpollSet, mut on_ready: F)
+    fn for_each_event<F>(&mut self, _registry: Option<&mut EpollBackend>, mut on_ready: F)
     where
         F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
-        for event in waiter.events.iter() {
+        for event in self.events.iter() {
             let tag = (event.data() >> 32) as Tag;
             on_ready(event.fd(), Some(tag), readiness(event.events()));
         }
@@ -186,8 +167,8 @@ impl Os for EpollBackend {
 
     #[cold]
     fn purge(
-        set: &mut EpollSet,
-        waiter: &mut EpollWaiter,
+        &mut self,
+        waiter: &mut EpollBackend,
         live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
     ) -> io::Result<()> {
         let fresh = select::Epoll::new()?;
@@ -202,18 +183,18 @@ impl Os for EpollBackend {
                 Ok(()) | Err(_) => {}
             }
         }
-        waiter.lender.swap(set.epoll()?, &fresh)?;
-        // The old set is closed here (both halves let go of it), and the dead entries with it.
+        waiter.lender.swap(self.epoll()?, &fresh)?;
+        // The old set is closed here (both ends let go of it), and the dead entries with it.
         let fresh = Arc::new(fresh);
-        set.set = Some(Arc::clone(&fresh));
+        self.set = WorkingSet::Open(Arc::clone(&fresh));
         waiter.set = WorkingSet::Open(fresh);
-        set.maybe_dead.reset();
+        self.maybe_dead.reset();
         Ok(())
     }
 
     fn close(
-        set: &mut EpollSet,
-        waiter: &mut EpollWaiter,
+        &mut self,
+        waiter: &mut EpollBackend,
         _registered: &mut dyn Iterator<Item = RawSource>,
     ) {
         // The working set is closed, and every entry in it goes (in a forked child, only this
@@ -225,7 +206,8 @@ impl Os for EpollBackend {
             None => select::Epoll::new().ok(),
         };
         if let Some(lent) = lent {
-            set.set = None;
+            let lent = Arc::new(lent);
+            self.set = WorkingSet::Closed(Arc::clone(&lent));
             waiter.set = WorkingSet::Closed(lent);
             waiter.events = EpollEvents::with_capacity(1);
         }

@@ -4,10 +4,12 @@
 //!
 //! A backend only talks to the kernel: it never sees keys or data, never validates, and
 //! never retries. [`Selector`](crate::Selector) and [`Registry`](crate::Registry) do all of
-//! that once, for every backend. Each backend has two halves: its **set** (the kernel
-//! object and what each registration holds in it), which the registry keeps behind its
-//! lock so that any thread can change registrations, and its **waiter** (the buffers the
-//! kernel fills), which only the selector's own thread touches, without the lock.
+//! that once, for every backend. A selector holds two ends of its backend: the
+//! **registry's end** (the kernel object and what each registration holds in it), kept
+//! behind the registry's lock so that any thread can change registrations, and the
+//! **waiter's end** (the same kernel object, or for poll and select a copy of the set, and
+//! the buffers the kernel fills), which only the selector's own thread touches, without the
+//! lock. Each end uses the fields it needs; the other end's stay empty.
 //!
 //! These types appear only as the `B` of `Selector<B, T>`; use the aliases at the crate
 //! root (`EpollSelector`, `PollSelector`, …).
@@ -70,99 +72,89 @@ unsafe impl<T: Send> Sync for Exclusive<T> {}
 pub(crate) mod sealed {
     use super::*;
 
-    /// What each backend implements. Errors are the kernel's, unchanged. The functions on
-    /// the set are called with the registry's lock held; `wait` without it.
-    pub trait Os: Sized + 'static {
+    /// What each backend implements. Errors are the kernel's, unchanged. The methods called
+    /// on the registry's end run with the registry's lock held; `wait` runs without it.
+    pub trait Os: Sized + Send + Sync + Debug + 'static {
         /// Short name for `Debug` output and docs, e.g. `"epoll"`.
         const NAME: &'static str;
 
-        /// The kernel object and what registrations hold in it: kept behind the registry's
-        /// lock, changed from any thread.
-        type Set: Send + Debug;
-
-        /// What the selector's thread waits with: the buffers the kernel fills.
-        type Waiter: Send + Debug;
-
-        /// poll and select: the kernel keeps nothing between waits, so the waiter waits on a
-        /// copy of the set, which must be brought up to date ([`sync`](Self::sync)) after a
-        /// change, and woken ([`wake`](Self::wake)) if the change comes from another thread.
+        /// poll and select: the kernel keeps nothing between waits, so the waiter's end
+        /// waits on a copy of the set, which must be brought up to date ([`sync`](Self::sync))
+        /// after a change, and woken ([`wake`](Self::wake)) if the change comes from another
+        /// thread.
         const WAITS_ON_A_COPY: bool = false;
 
-        /// Creates the kernel object, if the mechanism has one.
-        fn open() -> io::Result<(Self::Set, Self::Waiter)>;
+        /// Creates the kernel object, if the mechanism has one: the registry's end, and the
+        /// waiter's.
+        fn open() -> io::Result<(Self, Self)>;
 
         /// Refuses descriptors the mechanism can never watch (select's `FD_SETSIZE`).
         fn check_fd(_fd: RawSource) -> Result<(), SelectorError> {
             Ok(())
         }
 
-        /// Starts watching `source` for `events` (never empty), as registration `tag`.
-        fn add(
-            set: &mut Self::Set,
-            source: BorrowedSource<'_>,
-            events: Events,
-            tag: Tag,
-        ) -> io::Result<()>;
+        /// Registry's end: starts watching `source` for `events` (never empty), as
+        /// registration `tag`.
+        fn add(&mut self, source: BorrowedSource<'_>, events: Events, tag: Tag) -> io::Result<()>;
 
-        /// Changes what a watched descriptor is watched for (never empty). On error the
-        /// previous interest must still be in force.
-        fn modify(set: &mut Self::Set, fd: RawSource, events: Events, tag: Tag) -> io::Result<()>;
+        /// Registry's end: changes what a watched descriptor is watched for (never empty).
+        /// On error the previous interest must still be in force.
+        fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()>;
 
-        /// Stops watching `fd`. Cannot fail: the descriptor may already be closed or its
-        /// number reused, and the kernel's complaint about that (EBADF, ENOENT) means "not
-        /// watched". Returns whether the kernel let go of the entry for sure; if not, a
-        /// duplicate of the descriptor may keep it alive (a dead entry).
-        fn delete(set: &mut Self::Set, fd: RawSource) -> bool;
+        /// Registry's end: stops watching `fd`. Cannot fail: the descriptor may already be
+        /// closed or its number reused, and the kernel's complaint about that (EBADF, ENOENT)
+        /// means "not watched". Returns whether the kernel let go of the entry for sure; if
+        /// not, a duplicate of the descriptor may keep it alive (a dead entry).
+        fn delete(&mut self, fd: RawSource) -> bool;
 
-        /// Brings the waiter up to date with the set (see `WAITS_ON_A_COPY`).
-        fn sync(_set: &mut Self::Set, _waiter: &mut Self::Waiter) {}
+        /// Registry's end: brings the waiter's end up to date (see `WAITS_ON_A_COPY`).
+        fn sync(&mut self, _waiter: &mut Self) {}
 
-        /// Makes a wait in progress return, so that it takes a change into account (see
-        /// `WAITS_ON_A_COPY`).
-        fn wake(_set: &mut Self::Set) -> io::Result<()> {
+        /// Registry's end: makes a wait in progress return, so that it takes a change into
+        /// account (see `WAITS_ON_A_COPY`).
+        fn wake(&mut self) -> io::Result<()> {
             Ok(())
         }
 
-        /// Waits once (one syscall in steady state) and keeps what the kernel reported for
-        /// [`for_each_event`](Self::for_each_event). `registered` is how many descriptors are
-        /// registered: the event buffer must hold them all. `Interrupted` is returned as is;
-        /// the caller retries.
-        fn wait(
-            waiter: &mut Self::Waiter,
-            timeout: Option<Duration>,
-            registered: usize,
-        ) -> io::Result<()>;
+        /// Waiter's end: waits once (one syscall in steady state) and keeps what the kernel
+        /// reported for [`for_each_event`](Self::for_each_event). `registered` is how many
+        /// descriptors are registered: the event buffer must hold them all. `Interrupted` is
+        /// returned as is; the caller retries.
+        fn wait(&mut self, timeout: Option<Duration>, registered: usize) -> io::Result<()>;
 
-        /// Calls `on_ready(fd, tag, events)` for each descriptor the last wait found ready,
-        /// with hang-up and error reported as `READ | WRITE`; `tag` is the registration's, if
-        /// the backend stores it. `on_ready` returns the registered interest, or `None` if
-        /// the event belongs to no live registration.
-        fn for_each_event<F>(waiter: &mut Self::Waiter, set: &mut Self::Set, on_ready: F)
+        /// Waiter's end: calls `on_ready(fd, tag, events)` for each descriptor the last wait
+        /// found ready, with hang-up and error reported as `READ | WRITE`; `tag` is the
+        /// registration's, if the backend stores it. `on_ready` returns the registered
+        /// interest, or `None` if the event belongs to no live registration. `registry` is the
+        /// registry's end, under the lock, if [`rearms`](Self::rearms) asked for it.
+        fn for_each_event<F>(&mut self, registry: Option<&mut Self>, on_ready: F)
         where
             F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>;
 
-        /// Called after a wait that reported an event of no live registration: makes the
-        /// kernel forget every entry but the `live` ones, so that the dead one stops waking
-        /// waits. All or nothing: if the kernel's set cannot be rebuilt in full (no descriptor
-        /// or memory left), the old set stays in force, whole, and the error is returned.
-        /// Backends that watch by number (poll, select) never report such events.
+        /// Waiter's end: whether `for_each_event` must change the kernel's set (re-arm
+        /// one-shot entries), and so needs the registry's end.
+        fn rearms(&self) -> bool {
+            false
+        }
+
+        /// Registry's end, after a wait that reported an event of no live registration:
+        /// makes the kernel forget every entry but the `live` ones, so that the dead one stops
+        /// waking waits. All or nothing: if the kernel's set cannot be rebuilt in full (no
+        /// descriptor or memory left), the old set stays in force, whole, and the error is
+        /// returned. Backends that watch by number (poll, select) never report such events.
         fn purge(
-            _set: &mut Self::Set,
-            _waiter: &mut Self::Waiter,
+            &mut self,
+            _waiter: &mut Self,
             _live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
         ) -> io::Result<()> {
             Ok(())
         }
 
-        /// Releases what the registrations hold in the kernel. `registered` lists the
-        /// descriptors still registered. The descriptor `as_fd()` lends lives until drop, so
-        /// that it stays sound for the selector's whole life; in a forked child, nothing that
-        /// belongs to the parent is touched.
-        fn close(
-            set: &mut Self::Set,
-            waiter: &mut Self::Waiter,
-            registered: &mut dyn Iterator<Item = RawSource>,
-        );
+        /// Registry's end: releases what the registrations hold in the kernel. `registered`
+        /// lists the descriptors still registered. The descriptor `as_fd()` lends lives until
+        /// drop, so that it stays sound for the selector's whole life; in a forked child,
+        /// nothing that belongs to the parent is touched.
+        fn close(&mut self, waiter: &mut Self, registered: &mut dyn Iterator<Item = RawSource>);
     }
 }
 
@@ -202,9 +194,7 @@ pub(crate) struct MaybeDead(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 impl MaybeDead {
     pub(crate) fn add_one(&self) {
         use std::sync::atomic::Ordering::Relaxed;
-        let _ = self
-            .0
-            .fetch_add(1, Relaxed);
+        let _ = self.0.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn reset(&self) {

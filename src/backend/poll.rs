@@ -14,23 +14,16 @@ use std::io;
 use std::time::Duration;
 
 /// The backend of [`PollSelector`](crate::PollSelector): a [`select::Poll`].
-#[derive(Debug)]
-pub enum PollBackend {}
-
-/// The registry's half: the registrations, and the waker of the selector's thread.
-#[derive(Debug)]
-pub struct PollSet {
-    poll: select::Poll,
-    /// Made when another thread first needs to wake the selector's.
-    waker: Option<Waker>,
-}
-
-/// The selector's half: what it polls.
 #[derive(Debug, Default)]
-pub struct PollWaiter {
-    array: PollArray,
+pub struct PollBackend {
+    /// Registry's end: the registrations.
+    poll: select::Poll,
+    /// Registry's end: made when another thread first needs to wake the selector's. The
+    /// waiter's end holds a copy.
     waker: Option<Waker>,
-    /// How many entries fired in the last wait.
+    /// Waiter's end: a copy of the registrations, and the waker, to poll.
+    array: PollArray,
+    /// Waiter's end: how many entries fired in the last wait.
     fired: usize,
 }
 
@@ -61,80 +54,63 @@ fn readiness(flags: PollFlags) -> Events {
 
 impl Os for PollBackend {
     const NAME: &'static str = "poll";
-    type Set = PollSet;
-    type Waiter = PollWaiter;
     const WAITS_ON_A_COPY: bool = true;
 
-    fn open() -> io::Result<(PollSet, PollWaiter)> {
-        Ok((
-            PollSet {
-                poll: select::Poll::new(),
-                waker: None,
-            },
-            PollWaiter::default(),
-        ))
+    fn open() -> io::Result<(PollBackend, PollBackend)> {
+        Ok(Default::default())
     }
 
     #[inline]
-    fn add(
-        set: &mut PollSet,
-        source: BorrowedSource<'_>,
-        events: Events,
-        _tag: Tag,
-    ) -> io::Result<()> {
-        set.poll.register(&source, flags(events));
+    fn add(&mut self, source: BorrowedSource<'_>, events: Events, _tag: Tag) -> io::Result<()> {
+        self.poll.register(&source, flags(events));
         Ok(())
     }
 
     #[inline]
-    fn modify(set: &mut PollSet, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
-        set.poll.modify(fd, flags(events))
+    fn modify(&mut self, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
+        self.poll.modify(fd, flags(events))
     }
 
     #[inline]
-    fn delete(set: &mut PollSet, fd: RawSource) -> bool {
-        let _ = set.poll.unregister(fd);
+    fn delete(&mut self, fd: RawSource) -> bool {
+        let _ = self.poll.unregister(fd);
         true
     }
 
-    fn sync(set: &mut PollSet, waiter: &mut PollWaiter) {
-        waiter.waker.clone_from(&set.waker);
+    fn sync(&mut self, waiter: &mut PollBackend) {
+        waiter.waker.clone_from(&self.waker);
         let waker = waiter
             .waker
             .as_ref()
             .map(|waker| source::raw(waker.as_source()));
-        waiter.array.copy_of(&mut set.poll, waker);
+        waiter.array.copy_of(&mut self.poll, waker);
     }
 
-    fn wake(set: &mut PollSet) -> io::Result<()> {
-        match &set.waker {
+    fn wake(&mut self) -> io::Result<()> {
+        match &self.waker {
             Some(waker) => waker.wake(),
             None => {
                 let waker = Waker::new()?;
                 waker.wake()?;
-                set.waker = Some(waker);
+                self.waker = Some(waker);
                 Ok(())
             }
         }
     }
 
     #[inline(always)]
-    fn wait(
-        waiter: &mut PollWaiter,
-        timeout: Option<Duration>,
-        _registered: usize,
-    ) -> io::Result<()> {
-        waiter.fired = waiter.array.wait(timeout)?;
+    fn wait(&mut self, timeout: Option<Duration>, _registered: usize) -> io::Result<()> {
+        self.fired = self.array.wait(timeout)?;
         Ok(())
     }
 
     #[inline(always)]
-    fn for_each_event<F>(waiter: &mut PollWaiter, _set: &mut PollSet, mut on_ready: F)
+    fn for_each_event<F>(&mut self, _registry: Option<&mut PollBackend>, mut on_ready: F)
     where
         F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
-        let waker = waiter.waker.as_ref();
-        for (fd, revents) in waiter.array.fired(waiter.fired) {
+        let waker = self.waker.as_ref();
+        for (fd, revents) in self.array.fired(self.fired) {
             match waker {
                 // Another thread changed a registration: the caller syncs and waits again.
                 Some(waker) if fd == source::raw(waker.as_source()) => {
@@ -148,14 +124,11 @@ impl Os for PollBackend {
     }
 
     fn close(
-        set: &mut PollSet,
-        waiter: &mut PollWaiter,
+        &mut self,
+        waiter: &mut PollBackend,
         _registered: &mut dyn Iterator<Item = RawSource>,
     ) {
-        *set = PollSet {
-            poll: select::Poll::new(),
-            waker: None,
-        };
-        *waiter = PollWaiter::default();
+        *self = PollBackend::default();
+        *waiter = PollBackend::default();
     }
 }

@@ -22,33 +22,25 @@ use std::time::Duration;
 /// The `polling` backend of [`PollingSelector`](crate::PollingSelector) (which is
 /// `KqueueSelector`, `IocpSelector` and `EventPortSelector` on those systems).
 #[derive(Debug)]
-pub enum PollingBackend {}
-
-/// The registry's half: the poller, which every registration change goes to.
-#[derive(Debug)]
-pub struct PollingSet {
+pub struct PollingBackend {
+    /// The poller, the same at both ends: registrations change it while the selector's
+    /// thread waits on it.
     poller: SharedPoller,
     /// `Level`, or `Oneshot` when level-triggering is emulated by re-arming.
     mode: PollMode,
-    /// How many dead entries the poller may hold (see the epoll backend's `EpollSet`).
+    /// How many dead entries the poller may hold (see the epoll backend's). Shared by both
+    /// ends.
     maybe_dead: MaybeDead,
-    /// Numbers of registrations closed without `unregister` that now name one of the
-    /// poller's own descriptors (a rebuilt poller took the free numbers; on Linux `polling`
-    /// keeps an eventfd and a timerfd in its epoll). Deleting or modifying them would take
-    /// the poller's own entries out: they are left alone.
+    /// Registry's end: numbers of registrations closed without `unregister` that now name
+    /// one of the poller's own descriptors (a rebuilt poller took the free numbers; on Linux
+    /// `polling` keeps an eventfd and a timerfd in its epoll). Deleting or modifying them
+    /// would take the poller's own entries out: they are left alone.
     aliased: Vec<RawSource>,
-}
-
-/// The selector's half: the same poller, and the buffer it fills.
-#[derive(Debug)]
-pub struct PollingWaiter {
-    poller: SharedPoller,
-    /// `polling::Events` is not `Sync`; behind `Exclusive` it is reached through `&mut self`
-    /// only, which keeps the selector `Sync`.
+    /// Waiter's end: the buffer the poller fills. `polling::Events` is not `Sync`; behind
+    /// `Exclusive` it is reached through `&mut self` only, which keeps the selector `Sync`.
     events: Exclusive<polling::Events>,
-    /// The same count as the set's.
-    maybe_dead: MaybeDead,
-    /// What `as_fd()` lends on Linux and Android, once asked for (see `Lender`).
+    /// Waiter's end: what `as_fd()` lends on Linux and Android, once asked for (see
+    /// `Lender`).
     #[cfg(all(
         any(target_os = "linux", target_os = "android"),
         not(polling_test_poll_backend)
@@ -176,27 +168,23 @@ cfg_if::cfg_if! {
     }
 }
 
-fn halves(poller: Poller, mode: PollMode) -> (PollingSet, PollingWaiter) {
+/// The two ends of a backend over `poller`.
+fn ends(poller: Poller, mode: PollMode) -> (PollingBackend, PollingBackend) {
     let poller = SharedPoller::new(poller);
     let maybe_dead = MaybeDead::default();
-    (
-        PollingSet {
-            poller: poller.clone(),
-            mode,
-            maybe_dead: maybe_dead.clone(),
-            aliased: Vec::new(),
-        },
-        PollingWaiter {
-            poller,
-            events: Exclusive(polling::Events::with_capacity(NonZeroUsize::MIN)),
-            maybe_dead,
-            #[cfg(all(
-                any(target_os = "linux", target_os = "android"),
-                not(polling_test_poll_backend)
-            ))]
-            lender: Default::default(),
-        },
-    )
+    let end = |poller| PollingBackend {
+        poller,
+        mode,
+        maybe_dead: maybe_dead.clone(),
+        aliased: Vec::new(),
+        events: Exclusive(polling::Events::with_capacity(NonZeroUsize::MIN)),
+        #[cfg(all(
+            any(target_os = "linux", target_os = "android"),
+            not(polling_test_poll_backend)
+        ))]
+        lender: Default::default(),
+    };
+    (end(poller.clone()), end(poller))
 }
 
 fn add_raw(
@@ -215,92 +203,86 @@ fn add_raw(
 
 impl Os for PollingBackend {
     const NAME: &'static str = "polling";
-    type Set = PollingSet;
-    type Waiter = PollingWaiter;
 
-    fn open() -> io::Result<(PollingSet, PollingWaiter)> {
+    fn open() -> io::Result<(PollingBackend, PollingBackend)> {
         let poller = Poller::new()?;
         let mode = if poller.supports_level() {
             PollMode::Level
         } else {
             PollMode::Oneshot
         };
-        Ok(halves(poller, mode))
+        Ok(ends(poller, mode))
     }
 
     #[inline]
-    fn add(
-        set: &mut PollingSet,
-        source: BorrowedSource<'_>,
-        events: Events,
-        tag: Tag,
-    ) -> io::Result<()> {
+    fn add(&mut self, source: BorrowedSource<'_>, events: Events, tag: Tag) -> io::Result<()> {
         let fd = source::raw(source);
-        match add_raw(&set.poller, set.mode, fd, events, tag) {
+        match add_raw(&self.poller, self.mode, fd, events, tag) {
             // The registry holds nothing under this number, yet the poller has an entry for
             // it: kqueue's for an fd closed without `delete` (polling#262), or epoll's for
             // this very file, left by a dead registration while a duplicate kept the file
             // open. It belongs to nobody: drop it and add again.
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-                let _ = set.poller.delete(source);
-                add_raw(&set.poller, set.mode, fd, events, tag)
+                let _ = self.poller.delete(source);
+                add_raw(&self.poller, self.mode, fd, events, tag)
             }
             result => result,
         }
     }
 
     #[inline]
-    fn modify(set: &mut PollingSet, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
-        if set.aliased.contains(&fd) {
+    fn modify(&mut self, fd: RawSource, events: Events, tag: Tag) -> io::Result<()> {
+        if self.aliased.contains(&fd) {
             // What epoll says of a number that names a file it does not watch for us.
             #[cfg(unix)]
             return Err(rustix::io::Errno::NOENT.into());
             #[cfg(windows)]
             return Err(io::ErrorKind::NotFound.into());
         }
-        set.poller
-            .modify_with_mode(lend_number(fd)?, interest(key(fd, tag), events), set.mode)
+        self.poller
+            .modify_with_mode(lend_number(fd)?, interest(key(fd, tag), events), self.mode)
     }
 
     #[inline]
-    fn delete(set: &mut PollingSet, fd: RawSource) -> bool {
-        if let Some(at) = set.aliased.iter().position(|&aliased| aliased == fd) {
-            set.aliased.swap_remove(at);
+    fn delete(&mut self, fd: RawSource) -> bool {
+        if let Some(at) = self.aliased.iter().position(|&aliased| aliased == fd) {
+            self.aliased.swap_remove(at);
             return true;
         }
-        let deleted = lend_number(fd).is_ok_and(|source| set.poller.delete(source).is_ok());
+        let deleted = lend_number(fd).is_ok_and(|source| self.poller.delete(source).is_ok());
         if !deleted {
-            set.maybe_dead.add_one();
+            self.maybe_dead.add_one();
         }
         deleted
     }
 
     #[inline(always)]
-    fn wait(
-        waiter: &mut PollingWaiter,
-        timeout: Option<Duration>,
-        registered: usize,
-    ) -> io::Result<()> {
+    fn wait(&mut self, timeout: Option<Duration>, registered: usize) -> io::Result<()> {
         // kqueue reports READ and WRITE as two events: room for both, for every fd, and for
         // the entries of dead registrations.
-        let needed = room(registered, waiter.maybe_dead.get()).saturating_mul(2);
-        let buffer = &mut waiter.events.0;
+        let needed = room(registered, self.maybe_dead.get()).saturating_mul(2);
+        let buffer = &mut self.events.0;
         if buffer.capacity().get() < needed {
             *buffer = polling::Events::with_capacity(
                 NonZeroUsize::new(needed).unwrap_or(NonZeroUsize::MIN),
             );
         }
         buffer.clear();
-        waiter.poller.wait(buffer, timeout)?;
+        self.poller.wait(buffer, timeout)?;
         Ok(())
     }
 
     #[inline(always)]
-    fn for_each_event<F>(waiter: &mut PollingWaiter, set: &mut PollingSet, mut on_ready: F)
+    fn rearms(&self) -> bool {
+        self.mode == PollMode::Oneshot
+    }
+
+    #[inline(always)]
+    fn for_each_event<F>(&mut self, mut registry: Option<&mut PollingBackend>, mut on_ready: F)
     where
         F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
-        for event in waiter.events.0.iter() {
+        for event in self.events.0.iter() {
             let (fd, tag) = split(event.key);
             let mut ready = Events::empty();
             if event.readable {
@@ -310,19 +292,17 @@ impl Os for PollingBackend {
                 ready |= Events::WRITE;
             }
             let registered_interest = on_ready(fd, tag, ready);
-            if set.mode == PollMode::Oneshot {
-                if let Some(events) = registered_interest {
-                    // The fd fired and is now disarmed: re-arm it, so it is reported again for
-                    // as long as it stays ready. A dead registration is left disarmed, so it
-                    // never fires again. Under the registry's lock: another thread's
-                    // `modify` cannot slip in between.
-                    if let Ok(source) = lend_number(fd) {
-                        let _ = set.poller.modify_with_mode(
-                            source,
-                            interest(event.key, events),
-                            set.mode,
-                        );
-                    }
+            // One-shot: the fd fired and is now disarmed. Re-armed, so that it is reported
+            // again for as long as it stays ready; a dead registration is left disarmed, so
+            // it never fires again. Under the registry's lock: another thread's `modify`
+            // cannot slip in between.
+            if let (Some(registry), Some(events)) = (&mut registry, registered_interest) {
+                if let Ok(source) = lend_number(fd) {
+                    let _ = registry.poller.modify_with_mode(
+                        source,
+                        interest(event.key, events),
+                        registry.mode,
+                    );
                 }
             }
         }
@@ -333,17 +313,17 @@ impl Os for PollingBackend {
     /// kqueue, IOCP and event ports entries follow descriptors, and this never happens).
     #[cold]
     fn purge(
-        set: &mut PollingSet,
-        waiter: &mut PollingWaiter,
+        &mut self,
+        waiter: &mut PollingBackend,
         live: &mut dyn Iterator<Item = (RawSource, Events, Tag)>,
     ) -> io::Result<()> {
-        if set.mode == PollMode::Oneshot {
+        if self.mode == PollMode::Oneshot {
             return Ok(());
         }
         let fresh = Poller::new()?;
         let mut aliased = Vec::new();
         for (fd, events, tag) in live {
-            match add_raw(&fresh, set.mode, fd, events, tag) {
+            match add_raw(&fresh, self.mode, fd, events, tag) {
                 #[cfg(unix)]
                 Err(err) if crate::backend::out_of_resources(&err) => return Err(err),
                 // The fresh poller holds nothing but its own descriptors yet: this number,
@@ -357,23 +337,23 @@ impl Os for PollingBackend {
             any(target_os = "linux", target_os = "android"),
             not(polling_test_poll_backend)
         ))]
-        waiter.lender.swap(&*set.poller, &fresh)?;
+        waiter.lender.swap(&*self.poller, &fresh)?;
         let fresh = SharedPoller::new(fresh);
-        set.poller = fresh.clone();
+        self.poller = fresh.clone();
         waiter.poller = fresh;
-        set.maybe_dead.reset();
-        set.aliased = aliased;
+        self.maybe_dead.reset();
+        self.aliased = aliased;
         Ok(())
     }
 
     fn close(
-        set: &mut PollingSet,
-        _waiter: &mut PollingWaiter,
+        &mut self,
+        _waiter: &mut PollingBackend,
         registered: &mut dyn Iterator<Item = RawSource>,
     ) {
-        if set.poller.is_maker() {
+        if self.poller.is_maker() {
             for fd in registered {
-                Self::delete(set, fd);
+                self.delete(fd);
             }
         }
     }
@@ -385,9 +365,6 @@ impl<T> Selector<PollingBackend, T> {
     /// Elsewhere [`new`](Selector::new) uses the native level mode; this constructor exists so
     /// the emulation can be tested on any system.
     pub fn with_emulated_level() -> io::Result<Self> {
-        Ok(Selector::with_halves(halves(
-            Poller::new()?,
-            PollMode::Oneshot,
-        )))
+        Ok(Selector::with_ends(ends(Poller::new()?, PollMode::Oneshot)))
     }
 }

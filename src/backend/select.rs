@@ -16,30 +16,26 @@ use std::io;
 use std::time::Duration;
 
 /// The backend of [`SelectSelector`](crate::SelectSelector): three descriptor sets.
-#[derive(Debug)]
-pub enum SelectBackend {}
-
-/// The registry's half: who is watched for what, and the waker of the selector's thread.
 #[derive(Debug, Default)]
-pub struct SelectSets {
-    readers: FdSet,
-    writers: FdSet,
-    /// Made when another thread first needs to wake the selector's.
+pub struct SelectBackend {
+    /// Who is watched for what: the registrations at the registry's end, a copy of them
+    /// (and the waker, for reading) at the waiter's.
+    sets: SelectSets,
+    /// Registry's end: made when another thread first needs to wake the selector's. The
+    /// waiter's end holds a copy.
     waker: Option<Waker>,
-}
-
-/// The selector's half: copies of the sets, and the sets the kernel overwrites with the
-/// ready descriptors.
-#[derive(Debug, Default)]
-pub struct SelectWaiter {
-    readers: FdSet,
-    writers: FdSet,
-    waker: Option<Waker>,
+    /// Waiter's end: the sets the kernel overwrites with the ready descriptors.
     ready_readers: FdSet,
     ready_writers: FdSet,
     ready_failed: FdSet,
-    /// How many descriptors the last wait found ready.
+    /// Waiter's end: how many descriptors the last wait found ready.
     ready: usize,
+}
+
+#[derive(Debug, Default)]
+struct SelectSets {
+    readers: FdSet,
+    writers: FdSet,
 }
 
 impl SelectSets {
@@ -71,12 +67,10 @@ fn check_fd(fd: RawSource) -> Result<(), SelectorError> {
 
 impl Os for SelectBackend {
     const NAME: &'static str = "select";
-    type Set = SelectSets;
-    type Waiter = SelectWaiter;
     const WAITS_ON_A_COPY: bool = true;
 
-    fn open() -> io::Result<(SelectSets, SelectWaiter)> {
-        Ok((SelectSets::default(), SelectWaiter::default()))
+    fn open() -> io::Result<(SelectBackend, SelectBackend)> {
+        Ok(Default::default())
     }
 
     fn check_fd(fd: RawSource) -> Result<(), SelectorError> {
@@ -84,91 +78,82 @@ impl Os for SelectBackend {
     }
 
     #[inline]
-    fn add(
-        set: &mut SelectSets,
-        source: BorrowedSource<'_>,
-        events: Events,
-        _tag: Tag,
-    ) -> io::Result<()> {
-        set.set(source::raw(source), events);
+    fn add(&mut self, source: BorrowedSource<'_>, events: Events, _tag: Tag) -> io::Result<()> {
+        self.sets.set(source::raw(source), events);
         Ok(())
     }
 
     #[inline]
-    fn modify(set: &mut SelectSets, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
-        set.set(fd, events);
+    fn modify(&mut self, fd: RawSource, events: Events, _tag: Tag) -> io::Result<()> {
+        self.sets.set(fd, events);
         Ok(())
     }
 
     #[inline]
-    fn delete(set: &mut SelectSets, fd: RawSource) -> bool {
-        set.set(fd, Events::empty());
+    fn delete(&mut self, fd: RawSource) -> bool {
+        self.sets.set(fd, Events::empty());
         true
     }
 
-    fn sync(set: &mut SelectSets, waiter: &mut SelectWaiter) {
-        waiter.readers.copy_from(&set.readers);
-        waiter.writers.copy_from(&set.writers);
-        waiter.waker.clone_from(&set.waker);
+    fn sync(&mut self, waiter: &mut SelectBackend) {
+        waiter.sets.readers.copy_from(&self.sets.readers);
+        waiter.sets.writers.copy_from(&self.sets.writers);
+        waiter.waker.clone_from(&self.waker);
         if let Some(waker) = &waiter.waker {
             // `wake` made sure the set can hold it.
-            let _ = waiter.readers.insert(source::raw(waker.as_source()));
+            let _ = waiter.sets.readers.insert(source::raw(waker.as_source()));
         }
     }
 
-    fn wake(set: &mut SelectSets) -> io::Result<()> {
-        if set.waker.is_none() {
+    fn wake(&mut self) -> io::Result<()> {
+        if self.waker.is_none() {
             let waker = Waker::new()?;
             check_fd(source::raw(waker.as_source()))?;
-            set.waker = Some(waker);
+            self.waker = Some(waker);
         }
-        set.waker.as_ref().map_or(Ok(()), Waker::wake)
+        self.waker.as_ref().map_or(Ok(()), Waker::wake)
     }
 
     #[inline(always)]
-    fn wait(
-        waiter: &mut SelectWaiter,
-        timeout: Option<Duration>,
-        _registered: usize,
-    ) -> io::Result<()> {
-        waiter.ready_readers.copy_from(&waiter.readers);
-        waiter.ready_writers.copy_from(&waiter.writers);
+    fn wait(&mut self, timeout: Option<Duration>, _registered: usize) -> io::Result<()> {
+        self.ready_readers.copy_from(&self.sets.readers);
+        self.ready_writers.copy_from(&self.sets.writers);
         // Windows reports a failed non-blocking `connect` only in the except set: watch
         // write interest there too, and report it as WRITE, as CPython does. On Unix the
         // except set means urgent data, which is not WRITE.
         if cfg!(windows) {
-            waiter.ready_failed.copy_from(&waiter.writers);
+            self.ready_failed.copy_from(&self.sets.writers);
         }
-        waiter.ready = select_sets(
-            &mut waiter.ready_readers,
-            &mut waiter.ready_writers,
-            &mut waiter.ready_failed,
+        self.ready = select_sets(
+            &mut self.ready_readers,
+            &mut self.ready_writers,
+            &mut self.ready_failed,
             timeout,
         )?;
         Ok(())
     }
 
     #[inline(always)]
-    fn for_each_event<F>(waiter: &mut SelectWaiter, _set: &mut SelectSets, mut on_ready: F)
+    fn for_each_event<F>(&mut self, _registry: Option<&mut SelectBackend>, mut on_ready: F)
     where
         F: FnMut(RawSource, Option<Tag>, Events) -> Option<Events>,
     {
-        if waiter.ready == 0 {
+        if self.ready == 0 {
             return;
         }
-        let waker = waiter
+        let waker = self
             .waker
             .as_ref()
             .map(|waker| source::raw(waker.as_source()));
         for (ready, events) in [
-            (&waiter.ready_readers, Events::READ),
-            (&waiter.ready_writers, Events::WRITE),
-            (&waiter.ready_failed, Events::WRITE),
+            (&self.ready_readers, Events::READ),
+            (&self.ready_writers, Events::WRITE),
+            (&self.ready_failed, Events::WRITE),
         ] {
             for fd in ready.iter() {
                 if Some(fd) == waker {
                     // Another thread changed a registration: the caller syncs and waits again.
-                    if let Some(waker) = &waiter.waker {
+                    if let Some(waker) = &self.waker {
                         let _ = waker.reset();
                     }
                 } else {
@@ -179,11 +164,11 @@ impl Os for SelectBackend {
     }
 
     fn close(
-        set: &mut SelectSets,
-        waiter: &mut SelectWaiter,
+        &mut self,
+        waiter: &mut SelectBackend,
         _registered: &mut dyn Iterator<Item = RawSource>,
     ) {
-        *set = SelectSets::default();
-        *waiter = SelectWaiter::default();
+        *self = SelectBackend::default();
+        *waiter = SelectBackend::default();
     }
 }

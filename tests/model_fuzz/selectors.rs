@@ -27,16 +27,20 @@ pub(crate) enum Flavor {
 #[derive(Clone, Debug)]
 pub(crate) enum SelectorOp {
     Move(Move),
+    /// `via % 3 == 0`: through a [`Registry`] handle rather than the selector.
     Register {
         fd: u8,
         events: u8,
+        via: u8,
     },
     Modify {
         target: u8,
         events: u8,
+        via: u8,
     },
     Unregister {
         target: u8,
+        via: u8,
     },
     /// `try_clone`, close, `unregister`: the registration is gone, its file lives on.
     CloneCloseUnregister {
@@ -57,15 +61,20 @@ pub(crate) enum SelectorOp {
 }
 
 pub(crate) fn generate_selector_op(rng: &mut Rng) -> SelectorOp {
-    let (a, b) = (rng.byte(), rng.byte());
+    let (a, b, via) = (rng.byte(), rng.byte(), rng.byte());
     match rng.percent() {
         0..=39 => SelectorOp::Move(generate_move(rng)),
-        40..=54 => SelectorOp::Register { fd: a, events: b },
+        40..=54 => SelectorOp::Register {
+            fd: a,
+            events: b,
+            via,
+        },
         55..=62 => SelectorOp::Modify {
             target: a,
             events: b,
+            via,
         },
-        63..=68 => SelectorOp::Unregister { target: a },
+        63..=68 => SelectorOp::Unregister { target: a, via },
         69..=73 => SelectorOp::CloneCloseUnregister { fd: a },
         74..=90 => SelectorOp::Select,
         91..=93 => SelectorOp::SelectInChild,
@@ -89,6 +98,13 @@ pub(crate) struct Registration {
 pub(crate) struct SelectorModel {
     flavor: Flavor,
     keys: BTreeMap<RawFd, Registration>,
+    /// What `get_key` and `get_map` show while changes made through the handle wait for the
+    /// selector's thread to take them in (at its next `select` or change): the keys as they
+    /// were before the first of them.
+    shown: Option<BTreeMap<RawFd, Registration>>,
+    /// Descriptors of the selector's own in each wait: poll and select wait on a waker too
+    /// once a handle exists.
+    own: usize,
     closed: bool,
     next_data: u32,
     /// The selector's `as_fd()` (epoll): readable exactly when a wait would report
@@ -106,12 +122,80 @@ impl SelectorModel {
     }
 
     pub(crate) fn key(&self, fd: RawFd) -> Option<SelectorKey<u32>> {
-        self.keys.get(&fd).map(|r| SelectorKey {
-            fd,
-            events: r.events,
-            data: r.data,
-        })
+        key_of(&self.keys, fd)
     }
+
+    /// The key `get_key` shows.
+    fn shown_key(&self, fd: RawFd) -> Option<SelectorKey<u32>> {
+        key_of(self.shown.as_ref().unwrap_or(&self.keys), fd)
+    }
+
+    /// Before a call on the selector that changes registrations or waits: it takes in the
+    /// handle's changes first.
+    fn owner_call(&mut self) {
+        self.shown = None;
+    }
+
+    /// Before a change through the handle: the selector's view stays as it is.
+    fn change_through_handle(&mut self) {
+        if self.shown.is_none() {
+            self.shown = Some(self.keys.clone());
+        }
+    }
+}
+
+fn key_of(keys: &BTreeMap<RawFd, Registration>, fd: RawFd) -> Option<SelectorKey<u32>> {
+    keys.get(&fd).map(|r| SelectorKey {
+        fd,
+        events: r.events,
+        data: r.data,
+    })
+}
+
+/// The selector under test and, once an operation asks for one, a handle on it.
+pub(crate) struct Subject<B: Backend> {
+    s: Selector<B, u32>,
+    registry: Option<Registry<B, u32>>,
+}
+
+impl<B: Backend> Subject<B> {
+    /// The handle, made on first use (poll and select make a waker for it then).
+    fn registry(&mut self, model: &mut SelectorModel) -> io::Result<&Registry<B, u32>> {
+        if self.registry.is_none() {
+            self.registry = Some(self.s.registry()?);
+            if matches!(model.flavor, Flavor::Poll | Flavor::Select) {
+                model.own = 1;
+            }
+        }
+        Ok(self.registry.as_ref().unwrap())
+    }
+}
+
+/// The handle, if one can be made: not after `close()`, nor (poll, select) when no
+/// descriptor is left for its waker.
+fn handle<'a, B: Backend>(
+    subject: &'a mut Subject<B>,
+    model: &mut SelectorModel,
+    world: &World,
+) -> Result<Option<&'a Registry<B, u32>>, String> {
+    let closed = model.closed;
+    match subject.registry(model) {
+        Ok(registry) => Ok(Some(registry)),
+        Err(err) if closed => expect_closed(Err::<(), _>(err), "registry").map(|()| None),
+        Err(err)
+            if world.limit().is_some()
+                && matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) =>
+        {
+            hit("registry: out of descriptors");
+            Ok(None)
+        }
+        Err(err) => Err(format!("registry(): {err:?}")),
+    }
+}
+
+/// Whether an operation goes through the handle.
+fn through_handle(via: u8) -> bool {
+    via % 3 == 0
 }
 
 pub(crate) fn expect_closed<T: Debug>(result: io::Result<T>, what: &str) -> Result<(), String> {
@@ -131,26 +215,29 @@ pub(crate) fn run_selector<B: Backend>(
     ops: &[SelectorOp],
 ) -> Result<(), String> {
     let mut world = World::new();
-    let mut s = new().map_err(|err| format!("new: {err}"))?;
+    let s = new().map_err(|err| format!("new: {err}"))?;
     let mut model = SelectorModel {
         flavor,
         keys: BTreeMap::new(),
+        shown: None,
+        own: 0,
         closed: false,
         next_data: 0,
         watched: watch.map(|watch| watch(&s)),
     };
+    let mut subject = Subject { s, registry: None };
     for (step, op) in ops.iter().enumerate() {
-        selector_step(&mut s, &mut model, &mut world, op)
+        selector_step(&mut subject, &mut model, &mut world, op)
             .map_err(|message| format!("step {step} ({op:?}): {message}"))?;
         if let (Some(watch), Some(watched)) = (watch, model.watched) {
-            ensure!(watch(&s) == watched, "step {step}: as_fd() moved");
+            ensure!(watch(&subject.s) == watched, "step {step}: as_fd() moved");
         }
     }
     Ok(())
 }
 
 pub(crate) fn selector_step<B: Backend>(
-    s: &mut Selector<B, u32>,
+    subject: &mut Subject<B>,
     model: &mut SelectorModel,
     world: &mut World,
     op: &SelectorOp,
@@ -163,14 +250,31 @@ pub(crate) fn selector_step<B: Backend>(
                 }
             }
         }
-        SelectorOp::Register { fd, events } => {
+        SelectorOp::Register { fd, events, via } => {
             let Some(n) = world.pick(fd) else {
                 return Ok(());
             };
             let events = events_from(events);
             model.next_data += 1;
             let data = model.next_data;
-            let result = s.register(&world.borrow(n), events, data).cloned();
+            let key = SelectorKey {
+                fd: n,
+                events,
+                data,
+            };
+            let result = if through_handle(via) {
+                let Some(registry) = handle(subject, model, world)? else {
+                    return Ok(());
+                };
+                let result = registry.register(&world.borrow(n), events, data);
+                if result.is_ok() {
+                    model.change_through_handle();
+                }
+                result.map(|()| key.clone())
+            } else {
+                model.owner_call();
+                subject.s.register(&world.borrow(n), events, data).cloned()
+            };
             if model.closed {
                 return expect_closed(result, "register");
             }
@@ -196,16 +300,13 @@ pub(crate) fn selector_step<B: Backend>(
                     Ok(())
                 };
             match (expected, result) {
-                (Ok(()), Ok(key)) => {
-                    hit("register");
-                    ensure!(
-                        key == SelectorKey {
-                            fd: n,
-                            events,
-                            data
-                        },
-                        "register returned {key:?}"
-                    );
+                (Ok(()), Ok(got)) => {
+                    hit(if through_handle(via) {
+                        "register through the handle"
+                    } else {
+                        "register"
+                    });
+                    ensure!(got == key, "register returned {got:?}");
                     model.keys.insert(
                         n,
                         Registration {
@@ -229,14 +330,35 @@ pub(crate) fn selector_step<B: Backend>(
                 }
             }
         }
-        SelectorOp::Modify { target, events } => {
+        SelectorOp::Modify {
+            target,
+            events,
+            via,
+        } => {
             let Some(n) = model.target(world, target) else {
                 return Ok(());
             };
             let events = events_from(events);
             model.next_data += 1;
             let data = model.next_data;
-            let result = s.modify(n, events, data).cloned();
+            let result = if through_handle(via) {
+                let Some(registry) = handle(subject, model, world)? else {
+                    return Ok(());
+                };
+                let result = registry.modify(n, events, data);
+                if result.is_ok() {
+                    hit("modify through the handle");
+                    model.change_through_handle();
+                }
+                result.map(|()| SelectorKey {
+                    fd: n,
+                    events,
+                    data,
+                })
+            } else {
+                model.owner_call();
+                subject.s.modify(n, events, data).cloned()
+            };
             if model.closed {
                 return expect_closed(result, "modify");
             }
@@ -278,15 +400,35 @@ pub(crate) fn selector_step<B: Backend>(
                 }
             }
         }
-        SelectorOp::Unregister { target } => {
+        SelectorOp::Unregister { target, via } => {
             let Some(n) = model.target(world, target) else {
                 return Ok(());
             };
-            let result = s.unregister(n);
+            let expected = model.key(n);
+            let result = if through_handle(via) {
+                let Some(registry) = handle(subject, model, world)? else {
+                    return Ok(());
+                };
+                let result = registry.unregister(n);
+                if result.is_ok() {
+                    hit("unregister through the handle");
+                    model.change_through_handle();
+                }
+                // The handle gives nothing back: the selector's thread drops the data.
+                result.map(|()| {
+                    expected.clone().unwrap_or(SelectorKey {
+                        fd: n,
+                        events: Events::empty(),
+                        data: 0,
+                    })
+                })
+            } else {
+                model.owner_call();
+                subject.s.unregister(n)
+            };
             if model.closed {
                 return expect_closed(result, "unregister");
             }
-            let expected = model.key(n);
             match (expected, result) {
                 (Some(expected), Ok(key)) => {
                     ensure!(key == expected, "unregister gave {key:?}, not {expected:?}");
@@ -308,18 +450,23 @@ pub(crate) fn selector_step<B: Backend>(
             if model.closed || !model.keys.contains_key(&n) {
                 return Ok(());
             }
-            selector_step(s, model, world, &SelectorOp::Move(Move::Dup(fd)))?;
+            selector_step(subject, model, world, &SelectorOp::Move(Move::Dup(fd)))?;
             world.close(n);
             model.keys.get_mut(&n).unwrap().tainted = true;
             let expected = model.key(n).unwrap();
             hit("try_clone + close + unregister");
-            let key = s
+            model.owner_call();
+            let key = subject
+                .s
                 .unregister(n)
                 .map_err(|err| format!("unregister after close: {err:?}"))?;
             ensure!(key == expected, "unregister gave {key:?}");
             model.keys.remove(&n);
         }
-        SelectorOp::Select => return check_select(s, model, world),
+        SelectorOp::Select => {
+            model.owner_call();
+            return check_select(&mut subject.s, model, world);
+        }
         SelectorOp::SelectInChild => {
             // Only the verdict on closed numbers crosses the process boundary: what the
             // parent checks in full, the child must agree with where select(2) differs.
@@ -336,6 +483,7 @@ pub(crate) fn selector_step<B: Backend>(
             }
             let mut ready = Vec::with_capacity(model.keys.len());
             hit("select in a child, a closed fd registered");
+            let s = &mut subject.s;
             let code = in_child(|| match s.select_into(ZERO, &mut ready) {
                 Err(err) if err.raw_os_error() == Some(libc::EBADF) => 0,
                 Err(_) => 1,
@@ -351,11 +499,11 @@ pub(crate) fn selector_step<B: Backend>(
             let Some(n) = model.target(world, target) else {
                 return Ok(());
             };
-            let result = s.get_key(n).cloned();
+            let result = subject.s.get_key(n).cloned();
             if model.closed {
                 return expect_closed(result, "get_key");
             }
-            match (model.key(n), result) {
+            match (model.shown_key(n), result) {
                 (Some(expected), Ok(key)) => ensure!(key == expected, "get_key gave {key:?}"),
                 (None, Err(err)) => ensure!(
                     cause(&err) == Some(&SelectorError::NotRegistered { fd: n }),
@@ -367,28 +515,30 @@ pub(crate) fn selector_step<B: Backend>(
             }
         }
         SelectorOp::GetMap => {
+            let s = &subject.s;
             if model.closed {
                 return expect_closed(s.get_map().map(|map| map.len()), "get_map");
             }
             let map = s.get_map().map_err(|err| format!("get_map: {err:?}"))?;
-            ensure!(
-                map.len() == model.keys.len(),
-                "get_map has {} keys",
-                map.len()
-            );
+            let shown = model.shown.as_ref().unwrap_or(&model.keys);
+            ensure!(map.len() == shown.len(), "get_map has {} keys", map.len());
             let mut fds: Vec<RawFd> = map.keys().collect();
             fds.sort_unstable();
             ensure!(
-                fds.iter().eq(model.keys.keys()),
+                fds.iter().eq(shown.keys()),
                 "get_map has {fds:?}, model {:?}",
-                model.keys.keys()
+                shown.keys()
             );
-            for &n in model.keys.keys() {
-                ensure!(map.get(n).cloned() == model.key(n), "get_map.get({n})");
+            for &n in shown.keys() {
+                ensure!(map.get(n).cloned() == key_of(shown, n), "get_map.get({n})");
             }
         }
         SelectorOp::Negative { which } => {
             let n = -1 - (which % 2) as RawFd;
+            if which % 3 != 2 {
+                model.owner_call();
+            }
+            let s = &mut subject.s;
             let err = match which % 3 {
                 0 => s.unregister(n).map(drop),
                 1 => s.modify(n, EVENT_READ, 0).map(drop),
@@ -406,7 +556,8 @@ pub(crate) fn selector_step<B: Backend>(
             ensure!(expected, "a negative number: {err:?}");
         }
         SelectorOp::Close => {
-            s.close();
+            model.owner_call();
+            subject.s.close();
             model.closed = true;
             model.keys.clear();
         }
@@ -434,7 +585,11 @@ pub(crate) fn check_select<B: Backend>(
     for (&n, r) in &model.keys {
         let revents = poll_number(n, poll_mask(r.events));
         closed_number |= revents & libc::POLLNVAL != 0;
+        // Closed without `unregister`, and the number now names one of the selector's own
+        // descriptors (a waker made since): what it reports there is not promised.
+        let selectors_own = !world.fds.contains_key(&n) && revents & libc::POLLNVAL == 0;
         let expect = match model.flavor {
+            _ if selectors_own => Expect::Any,
             Flavor::Epoll | Flavor::PollingOverPoll if r.tainted => Expect::Any,
             Flavor::Epoll | Flavor::Poll | Flavor::PollingOverPoll => {
                 Expect::Exactly(python_events(revents) & r.events)
@@ -461,7 +616,7 @@ pub(crate) fn check_select<B: Backend>(
             let allowed = match model.flavor {
                 Flavor::Select => {
                     (closed_number && errno == Some(libc::EBADF))
-                        || poll_refuses(world, model.keys.len(), errno)
+                        || poll_refuses(world, model.keys.len() + model.own, errno)
                 }
                 // A dead entry that cannot be purged, out of descriptors.
                 Flavor::Epoll => {
@@ -471,7 +626,7 @@ pub(crate) fn check_select<B: Backend>(
                 }
                 // poll(2) refuses more entries than RLIMIT_NOFILE (`polling` adds its own).
                 Flavor::Poll | Flavor::PollingOverPoll => {
-                    let own = usize::from(model.flavor == Flavor::PollingOverPoll) * 2;
+                    let own = model.own + usize::from(model.flavor == Flavor::PollingOverPoll) * 2;
                     world
                         .limit()
                         .is_some_and(|limit| model.keys.len() + own > limit)
