@@ -107,6 +107,8 @@
 //!
 //! Register a [`Waker`] and call [`Waker::wake`] from any thread.
 #![deny(missing_docs)]
+// docs.rs: a badge on every item that exists on some platforms only.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(rust_2018_idioms)]
 
 pub mod backend;

@@ -29,7 +29,8 @@ fn idents(events: &[KEvent]) -> HashSet<(usize, KqFilter)> {
 
 fn add(kq: &Kqueue, source: &impl AsFd, filter: KqFilter) {
     let change = KEvent::fd(source, filter, KqFlags::ADD | KqFlags::ENABLE);
-    kq.control(&[change], &mut Vec::new(), None).unwrap();
+    kq.control(&[change], &mut KqueueEvents::with_capacity(0), None)
+        .unwrap();
 }
 
 /// A connected TCP loopback pair, without Nagle's delay.
@@ -264,15 +265,16 @@ fn queue_event() {
     server.write_all(b"world!!!").unwrap();
 
     // We may need to call it several times.
-    let mut events = Vec::with_capacity(4);
+    let mut storage = KqueueEvents::with_capacity(4);
     for _ in 0..10 {
-        kq.control(&[], &mut events, Some(Duration::from_secs(1)))
+        kq.control(&[], &mut storage, Some(Duration::from_secs(1)))
             .unwrap();
-        if events.len() == 4 {
+        if storage.len() == 4 {
             break;
         }
         std::thread::sleep(Duration::from_secs(1));
     }
+    let events: Vec<KEvent> = storage.iter().collect();
     let expected: HashSet<_> = [
         (ident(&client), KqFilter::WRITE),
         (ident(&client), KqFilter::READ),
@@ -290,13 +292,21 @@ fn queue_event() {
 
     // Remove completely client, and server read part.
     let delete = |source: &TcpStream, filter| KEvent::fd(source, filter, KqFlags::DELETE);
-    kq.control(&[delete(&client, KqFilter::WRITE)], &mut Vec::new(), None)
-        .unwrap();
-    kq.control(&[delete(&client, KqFilter::READ)], &mut Vec::new(), None)
-        .unwrap();
+    kq.control(
+        &[delete(&client, KqFilter::WRITE)],
+        &mut KqueueEvents::with_capacity(0),
+        None,
+    )
+    .unwrap();
+    kq.control(
+        &[delete(&client, KqFilter::READ)],
+        &mut KqueueEvents::with_capacity(0),
+        None,
+    )
+    .unwrap();
     kq.control(
         &[delete(&server, KqFilter::READ)],
-        &mut Vec::new(),
+        &mut KqueueEvents::with_capacity(0),
         Some(Duration::ZERO),
     )
     .unwrap();
@@ -338,9 +348,17 @@ fn issue30058_changes_with_zero_capacity() {
     let (a, _b) = UnixStream::pair().unwrap();
     let ev = KEvent::fd(&a, KqFilter::READ, KqFlags::ADD | KqFlags::ENABLE);
 
-    assert_eq!(kq.control(&[ev], &mut Vec::new(), None).unwrap(), 0);
+    assert_eq!(
+        kq.control(&[ev], &mut KqueueEvents::with_capacity(0), None)
+            .unwrap(),
+        0
+    );
     // Adding it again modifies it: no error.
-    assert_eq!(kq.control(&[ev, ev], &mut Vec::new(), None).unwrap(), 0);
+    assert_eq!(
+        kq.control(&[ev, ev], &mut KqueueEvents::with_capacity(0), None)
+            .unwrap(),
+        0
+    );
     assert_eq!(kq.control_vec(&[ev], 0, None).unwrap(), []);
 }
 
@@ -353,8 +371,12 @@ fn zero_capacity_returns_at_once() {
     let (done, result) = mpsc::channel();
     std::thread::spawn(move || {
         let start = Instant::now();
-        let none = kq.control(&[], &mut Vec::new(), None);
-        let long = kq.control(&[], &mut Vec::new(), Some(Duration::from_secs(60)));
+        let none = kq.control(&[], &mut KqueueEvents::with_capacity(0), None);
+        let long = kq.control(
+            &[],
+            &mut KqueueEvents::with_capacity(0),
+            Some(Duration::from_secs(60)),
+        );
         done.send((none.unwrap(), long.unwrap(), start.elapsed()))
             .unwrap();
     });
@@ -373,15 +395,17 @@ fn events_fill_the_capacity_only() {
     let events = kq.control_vec(&[], 1, Some(Duration::ZERO)).unwrap();
     assert_eq!(events.len(), 1);
 
-    // `control` clears the list and never grows it.
-    let mut events = vec![KEvent::new(0, KqFilter::READ, KqFlags::ADD)];
-    events.shrink_to_fit();
-    let capacity = events.capacity();
-    let n = kq.control(&[], &mut events, Some(Duration::ZERO)).unwrap();
-    assert_eq!(n, events.len());
-    assert!(n >= 1 && n <= capacity.min(2), "{events:?}");
-    assert_eq!(events.capacity(), capacity);
-    assert!(events.iter().all(|ev| ev.filter == KqFilter::WRITE));
+    // `control` returns at most the storage's capacity, and forgets the last call's results.
+    let mut events = KqueueEvents::with_capacity(1);
+    for _ in 0..2 {
+        let n = kq.control(&[], &mut events, Some(Duration::ZERO)).unwrap();
+        assert_eq!(
+            (n, events.len(), events.capacity()),
+            (1, 1, 1),
+            "{events:?}"
+        );
+        assert!(events.iter().all(|ev| ev.filter == KqFilter::WRITE));
+    }
 
     // READ and WRITE of one descriptor are two registrations, two results.
     add(&kq, &a, KqFilter::READ);
@@ -418,14 +442,18 @@ fn failed_change_with_room_is_an_error_entry() {
 fn failed_change_without_room_is_the_error() {
     let kq = Kqueue::new().unwrap();
     let change = KEvent::new(CLOSED_FD, KqFilter::READ, KqFlags::ADD);
-    let err = kq.control(&[change], &mut Vec::new(), None).unwrap_err();
+    let err = kq
+        .control(&[change], &mut KqueueEvents::with_capacity(0), None)
+        .unwrap_err();
     // The kernel's error, as it gave it (Python: `e.errno == errno.EBADF`).
     assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
 
     // Deleting what is not registered: ENOENT, FileNotFoundError in Python.
     let (a, _b) = UnixStream::pair().unwrap();
     let delete = KEvent::fd(&a, KqFilter::READ, KqFlags::DELETE);
-    let err = kq.control(&[delete], &mut Vec::new(), None).unwrap_err();
+    let err = kq
+        .control(&[delete], &mut KqueueEvents::with_capacity(0), None)
+        .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::NotFound);
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
 }
@@ -463,7 +491,8 @@ fn udata_and_data_come_back() {
     let kq = Kqueue::new().unwrap();
     let (a, mut b) = UnixStream::pair().unwrap();
     let change = KEvent::fd(&a, KqFilter::READ, KqFlags::ADD).with_udata(0xfeed);
-    kq.control(&[change], &mut Vec::new(), None).unwrap();
+    kq.control(&[change], &mut KqueueEvents::with_capacity(0), None)
+        .unwrap();
     b.write_all(b"12345").unwrap();
     let events = kq
         .control_vec(&[], 4, Some(Duration::from_secs(1)))
@@ -490,7 +519,8 @@ fn low_water_mark() {
     let change = KEvent::fd(&a, KqFilter::READ, KqFlags::ADD)
         .with_fflags(KqNotes::LOWAT)
         .with_data(5);
-    kq.control(&[change], &mut Vec::new(), None).unwrap();
+    kq.control(&[change], &mut KqueueEvents::with_capacity(0), None)
+        .unwrap();
     b.write_all(b"123").unwrap();
     let events = kq
         .control_vec(&[], 4, Some(Duration::from_millis(200)))
@@ -516,7 +546,7 @@ fn level_oneshot_and_clear() {
             KEvent::fd(&c, KqFilter::READ, KqFlags::ADD | KqFlags::ONESHOT),
             KEvent::fd(&e, KqFilter::READ, KqFlags::ADD | KqFlags::CLEAR),
         ],
-        &mut Vec::new(),
+        &mut KqueueEvents::with_capacity(0),
         None,
     )
     .unwrap();
@@ -535,7 +565,9 @@ fn level_oneshot_and_clear() {
     );
     // ONESHOT deleted its registration.
     let delete = KEvent::fd(&c, KqFilter::READ, KqFlags::DELETE);
-    let err = kq.control(&[delete], &mut Vec::new(), None).unwrap_err();
+    let err = kq
+        .control(&[delete], &mut KqueueEvents::with_capacity(0), None)
+        .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     // CLEAR reports new data.
     f.write_all(b"y").unwrap();
@@ -606,14 +638,16 @@ fn timer_filter() {
 fn user_filter_wakes_a_waiting_thread() {
     let kq = std::sync::Arc::new(Kqueue::new().unwrap());
     let user = KEvent::new(7, KqFilter::USER, KqFlags::ADD | KqFlags::CLEAR);
-    kq.control(&[user], &mut Vec::new(), None).unwrap();
+    kq.control(&[user], &mut KqueueEvents::with_capacity(0), None)
+        .unwrap();
     let waiter = {
         let kq = kq.clone();
         std::thread::spawn(move || kq.control_vec(&[], 4, Some(Duration::from_secs(30))))
     };
     std::thread::sleep(Duration::from_millis(50));
     let trigger = KEvent::new(7, KqFilter::USER, KqFlags::empty()).with_fflags(KqNotes::TRIGGER);
-    kq.control(&[trigger], &mut Vec::new(), None).unwrap();
+    kq.control(&[trigger], &mut KqueueEvents::with_capacity(0), None)
+        .unwrap();
     let events = waiter.join().unwrap().unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!((events[0].ident, events[0].filter), (7, KqFilter::USER));

@@ -12,7 +12,6 @@
 
 use crate::deadline::Deadline;
 use crate::error::invalid_input;
-use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::mem::{self, ManuallyDrop};
@@ -430,11 +429,66 @@ fn narrow<T: TryFrom<i64>>(data: i64) -> Option<T> {
 /// The most changes, and events, one `kevent(2)` call takes: its counts are `int`.
 const MAX_COUNT: usize = libc::c_int::MAX as usize;
 
-thread_local! {
-    /// The `struct kevent` array each call hands the kernel (changes, then room for the
-    /// results), kept per thread so that a steady-state loop makes no heap allocation. It
-    /// is taken out for the call, so nothing can use it twice at once.
-    static SCRATCH: Cell<Vec<libc::kevent>> = const { Cell::new(Vec::new()) };
+/// Storage for [`Kqueue::control`]: up to [`capacity`](Self::capacity) results per call
+/// (Python's `max_events`), and the kernel's arrays for the changes and the results, kept
+/// from call to call so that a loop that reuses it makes no heap allocation once they have
+/// grown. [`iter`](Self::iter) reads the last call's results. The same shape as epoll's
+/// `EpollEvents`.
+pub struct KqueueEvents {
+    /// At most this many results per call.
+    capacity: usize,
+    /// The changes of the call, in the kernel's form.
+    changes: Vec<libc::kevent>,
+    /// The results of the last call: as many as the kernel wrote.
+    results: Vec<libc::kevent>,
+}
+
+// SAFETY: `libc::kevent` is neither `Send` nor `Sync` only because `udata` is a pointer on
+// some systems. This crate stores nothing but integers there (`KEvent::udata` is a `usize`),
+// and the kernel hands back what was stored: integers too.
+unsafe impl Send for KqueueEvents {}
+// SAFETY: as above; shared access only reads integers.
+unsafe impl Sync for KqueueEvents {}
+
+impl KqueueEvents {
+    /// Room for `max_events` results per call (at most `i32::MAX`, what one call takes); 0
+    /// makes a call apply its changes only. Nothing is allocated until a call needs it.
+    pub fn with_capacity(max_events: usize) -> KqueueEvents {
+        KqueueEvents {
+            capacity: max_events.min(MAX_COUNT),
+            changes: Vec::new(),
+            results: Vec::new(),
+        }
+    }
+
+    /// How many results one call can return.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many results the last call returned.
+    pub fn len(&self) -> usize {
+        self.results.len()
+    }
+
+    /// Whether the last call returned no result.
+    pub fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
+
+    /// The last call's results, in the kernel's order.
+    pub fn iter(&self) -> impl Iterator<Item = KEvent> + '_ {
+        self.results.iter().map(KEvent::from_raw)
+    }
+}
+
+impl fmt::Debug for KqueueEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KqueueEvents")
+            .field("capacity", &self.capacity)
+            .field("results", &self.iter().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Python's `select.kqueue` object: one kqueue. Changes and waits go through one call,
@@ -450,7 +504,7 @@ thread_local! {
 /// let kq = Kqueue::new()?;                                            // kq = select.kqueue()
 /// let (a, mut b) = UnixStream::pair()?;
 /// let change = KEvent::fd(&a, KqFilter::READ, KqFlags::ADD);           // select.kevent(a)
-/// kq.control(&[change], &mut Vec::new(), None)?;                      // kq.control([change], 0)
+/// kq.control_vec(&[change], 0, None)?;                                // kq.control([change], 0)
 /// b.write_all(b"hello")?;
 /// let events = kq.control_vec(&[], 8, Some(Duration::from_secs(1)))?; // kq.control(None, 8, 1.0)
 /// assert_eq!(events.len(), 1);
@@ -534,14 +588,14 @@ impl Kqueue {
     }
 
     /// Applies `changes`, then waits for events and fills `events` with up to its
-    /// **capacity** of them, in the kernel's order; returns how many (`events.len()`).
-    /// `events` is cleared first and never grows, so a loop that reuses it makes no heap
-    /// allocation. Python: `kq.control(changes, events.capacity(), timeout)`.
+    /// [capacity](KqueueEvents::capacity) of them, in the kernel's order; returns how many.
+    /// `events` is cleared first; once its arrays have grown, a loop that reuses it makes no
+    /// heap allocation. Python: `kq.control(changes, events.capacity(), timeout)`.
     ///
-    /// With a capacity of 0 (`&mut Vec::new()`), only the changes are applied, and the call
-    /// returns at once whatever the timeout; a change that fails is then the call's error.
-    /// With room, a failed change comes back instead as a result with
-    /// [`KqFlags::ERROR`] and the errno in `data`, and the call succeeds.
+    /// With a capacity of 0, only the changes are applied, and the call returns at once
+    /// whatever the timeout; a change that fails is then the call's error. With room, a
+    /// failed change comes back instead as a result with [`KqFlags::ERROR`] and the errno in
+    /// `data`, and the call succeeds.
     ///
     /// `None` blocks, `Some(Duration::ZERO)` only looks, and a positive timeout is passed
     /// exactly (nanoseconds); the call never returns before it. A signal (`EINTR`) is
@@ -553,79 +607,42 @@ impl Kqueue {
     /// A change the kernel refuses when there is no room for results, as the kernel gave it
     /// (`raw_os_error()` is the errno: `EBADF` for a closed descriptor, `ENOENT` (`NotFound`)
     /// for deleting what is not registered, …). This crate's own: `InvalidInput` for more
-    /// than `i32::MAX` changes, or a `data` the kernel's field cannot hold.
+    /// than `i32::MAX` changes, or a `data` the kernel's field cannot hold; `OutOfMemory` if
+    /// the arrays cannot grow.
     pub fn control(
         &self,
         changes: &[KEvent],
-        events: &mut Vec<KEvent>,
+        events: &mut KqueueEvents,
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
-        self.control_into(changes, events, events.capacity(), timeout)
-    }
-
-    /// Like [`control`](Self::control), but returns a new `Vec` of at most `max_events`
-    /// events. Python: `kq.control(changes, max_events, timeout)`.
-    pub fn control_vec(
-        &self,
-        changes: &[KEvent],
-        max_events: usize,
-        timeout: Option<Duration>,
-    ) -> io::Result<Vec<KEvent>> {
-        let max_events = max_events.min(MAX_COUNT);
-        let mut events = Vec::new();
-        events
-            .try_reserve_exact(max_events)
-            .map_err(out_of_memory)?;
-        self.control_into(changes, &mut events, max_events, timeout)?;
-        Ok(events)
-    }
-
-    fn control_into(
-        &self,
-        changes: &[KEvent],
-        events: &mut Vec<KEvent>,
-        max_events: usize,
-        timeout: Option<Duration>,
-    ) -> io::Result<usize> {
-        events.clear();
+        events.results.clear();
+        events.changes.clear();
         if changes.len() > MAX_COUNT {
             return Err(invalid_input(format!(
                 "kqueue control: {} changes, but at most {MAX_COUNT} fit in one call",
                 changes.len()
             )));
         }
-        let max_events = max_events.min(MAX_COUNT);
-        let mut buffer = SCRATCH.try_with(Cell::take).unwrap_or_default();
-        let result = self.control_with(&mut buffer, changes, events, max_events, timeout);
-        // Kept for the next call (dropped if the thread is being torn down).
-        let _ = SCRATCH.try_with(|scratch| scratch.set(buffer));
-        result
-    }
-
-    fn control_with(
-        &self,
-        buffer: &mut Vec<libc::kevent>,
-        changes: &[KEvent],
-        events: &mut Vec<KEvent>,
-        max_events: usize,
-        timeout: Option<Duration>,
-    ) -> io::Result<usize> {
-        buffer.clear();
-        buffer
-            .try_reserve(changes.len() + max_events)
+        events
+            .changes
+            .try_reserve(changes.len())
+            .map_err(out_of_memory)?;
+        events
+            .results
+            .try_reserve(events.capacity)
             .map_err(out_of_memory)?;
         for change in changes {
-            buffer.push(change.to_raw()?);
+            events.changes.push(change.to_raw()?);
         }
         let deadline = Deadline::after(timeout);
         let mut first = true;
         loop {
-            let result = self.kevent(buffer, first, events, max_events, deadline.remaining());
+            let result = self.kevent(events, first, deadline.remaining());
             first = false;
             match result {
                 // Nothing yet and time left: the wait was capped (at 24.8 days) or woke
                 // early. Wait for the rest.
-                Ok(0) if max_events > 0 && !deadline.has_passed() => {}
+                Ok(0) if events.capacity > 0 && !deadline.has_passed() => {}
                 Ok(n) => return Ok(n),
                 // PEP 475. The changes were applied: the next call has none.
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
@@ -638,53 +655,64 @@ impl Kqueue {
         }
     }
 
-    /// One `kevent(2)`: applies the changes in `buffer` if `apply`, and appends up to
-    /// `max_events` results to `events`. `buffer` holds the changes and has room for
-    /// `max_events` more entries, where the kernel writes the results.
-    fn kevent(
+    /// Like [`control`](Self::control), but returns a new `Vec` of at most `max_events`
+    /// events. Python: `kq.control(changes, max_events, timeout)`.
+    pub fn control_vec(
         &self,
-        buffer: &mut Vec<libc::kevent>,
-        apply: bool,
-        events: &mut Vec<KEvent>,
+        changes: &[KEvent],
         max_events: usize,
         timeout: Option<Duration>,
+    ) -> io::Result<Vec<KEvent>> {
+        let mut events = KqueueEvents::with_capacity(max_events);
+        self.control(changes, &mut events, timeout)?;
+        Ok(events.iter().collect())
+    }
+
+    /// One `kevent(2)`: applies `events.changes` if `apply`, and keeps up to
+    /// `events.capacity` results in `events.results`, whose room for them is reserved.
+    fn kevent(
+        &self,
+        events: &mut KqueueEvents,
+        apply: bool,
+        timeout: Option<Duration>,
     ) -> io::Result<usize> {
-        let len = buffer.len();
-        assert!(len <= MAX_COUNT && max_events <= MAX_COUNT);
-        let nchanges = if apply { len } else { 0 };
-        let changes = buffer.as_ptr();
+        let KqueueEvents {
+            capacity,
+            changes,
+            results,
+        } = events;
+        let capacity = *capacity;
+        let nchanges = if apply { changes.len() } else { 0 };
         // Panics if the caller reserved too little: the kernel writes only here.
-        let room = &mut buffer.spare_capacity_mut()[..max_events];
+        let room = &mut results.spare_capacity_mut()[..capacity];
         let timespec = timeout.map(to_timespec);
         let timespec_ptr = timespec
             .as_ref()
             .map_or(ptr::null(), |timespec| timespec as *const libc::timespec);
-        // SAFETY: `changes` points to `len` initialised entries, of which the kernel reads
-        // the first `nchanges`; `room` is `max_events` entries of spare capacity, after and
-        // apart from them, and the kernel writes at most that many. Both counts fit in
-        // `int`. `timespec_ptr` is null or points to `timespec`, which outlives the call.
+        // SAFETY: `changes` holds at least `nchanges` initialised entries, which the kernel
+        // reads; `room` is `capacity` entries of spare capacity, in another allocation, and
+        // the kernel writes at most that many. Both counts are at most `MAX_COUNT`: they fit
+        // in `int`. `timespec_ptr` is null or points to `timespec`, which outlives the call.
         // The kernel keeps no pointer after the call and never dereferences `udata` or
         // `ident` (an ident that is not an open descriptor gives `EBADF`). The kqueue
         // descriptor is owned by `self`.
         let n = unsafe {
             libc::kevent(
                 self.fd.as_raw_fd(),
-                changes,
+                changes.as_ptr(),
                 nchanges as _,
                 room.as_mut_ptr().cast::<libc::kevent>(),
-                max_events as _,
+                capacity as _,
                 timespec_ptr,
             )
         };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let n = (n as usize).min(max_events);
-        for slot in &room[..n] {
-            // SAFETY: the kernel initialised the first `n` entries of `room`.
-            let raw = unsafe { slot.assume_init_ref() };
-            events.push(KEvent::from_raw(raw));
-        }
+        let n = (n as usize).min(capacity);
+        // SAFETY: the kernel initialised the first `n` entries of the spare capacity, and
+        // `n` is within it.
+        unsafe { results.set_len(n) };
         Ok(n)
     }
 

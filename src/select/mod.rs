@@ -11,7 +11,7 @@
 //! | `select.select(rlist, wlist, xlist, timeout)` | [`select()`] → the ready items of each list, in list order; [`select_into`] fills a [`Selected`] of indices without allocating | Unix (on illumos and Solaris over poll(2)); Windows (sockets only) |
 //! | `select.poll()` | [`Poll::new`]: `register` (upsert), `modify`, `unregister`, `poll`, `poll_into` | Unix (poll(2)); Windows (`WSAPoll`, sockets only: Python has no poll there) |
 //! | `select.epoll()` | `Epoll`: `register`, `modify`, `unregister`, `poll(timeout, maxevents)`, `poll_into`, `close`, `from_fd` | Linux, Android |
-//! | `select.kqueue()`, `select.kevent(...)` | `Kqueue`: `control(changes, &mut events, timeout)`, `control_vec`, `close`, `from_fd`; `KEvent` | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly |
+//! | `select.kqueue()`, `select.kevent(...)` | `Kqueue`: `control(changes, &mut events, timeout)` into a `KqueueEvents`, `control_vec`, `close`, `from_fd`; `KEvent` | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly |
 //! | `select.devpoll()` | not offered: see below | — |
 //! | `POLLIN`, `EPOLLET`, `KQ_EV_ADD`, … | the same names, as typed flags ([`PollFlags`], `EpollFlags`, `KqFlags`, …) | where the OS has them |
 //! | `select.error` (`OSError`) | [`std::io::Error`] | |
@@ -33,8 +33,14 @@
 //!   [`raw_os_error`](std::io::Error::raw_os_error) is the errno, as Python's `e.errno`. The
 //!   crate's own refusals carry a [`SelectorError`](crate::SelectorError) naming the
 //!   descriptor.
-//! * Every wait has a variant that fills storage the caller keeps, so a steady-state loop
-//!   makes no heap allocation.
+//! * **One way to fill storage you keep.** Every wait has a form that takes the caller's
+//!   storage (`poll_into`, `select_into`, `control`): it clears it, fills it, and returns how
+//!   many entries it holds; once the storage has grown, a loop that reuses it makes no heap
+//!   allocation. Where the kernel caps the results of one call (epoll's and kqueue's
+//!   `maxevents`), the cap is the storage's capacity: `EpollEvents::with_capacity(n)`,
+//!   `KqueueEvents::with_capacity(n)`. Elsewhere every ready entry is reported, and the
+//!   storage (a `Vec`, or a [`Selected`] for `select`'s three lists) grows to hold them. The
+//!   selectors' `select_into` and `select_fds_into` follow the same rule.
 //!
 //! `devpoll` (Solaris, illumos) is not offered: neither `libc` nor `rustix` binds `/dev/poll`,
 //! its errors surface late (at `poll`, not at `register`), and illumos has better: [`Poll`]
