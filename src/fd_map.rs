@@ -20,13 +20,23 @@ const PAGE: usize = 64;
 #[derive(Debug)]
 pub(crate) struct FdMap<V> {
     /// Page `i` holds the numbers `i * PAGE ..`; the directory grows to the highest page used.
-    pages: Vec<Option<Box<Page<V>>>>,
+    pages: Vec<Entry<V>>,
     /// Numbers from `PAGED` up (and, on Windows, any that do not fit the pages).
     large: HashMap<RawSource, V, BuildHasherDefault<FdHasher>>,
     len: usize,
+    /// The page freed last, kept for the next one needed: a registration that comes and goes
+    /// alone in its page (a short-lived connection) allocates nothing.
+    spare: Option<Box<Page<V>>>,
 }
 
 type Page<V> = [Option<V>; PAGE];
+
+/// A page of the directory, with how many of its slots are used.
+#[derive(Debug)]
+struct Entry<V> {
+    page: Option<Box<Page<V>>>,
+    used: u8,
+}
 
 fn new_page<V>() -> Box<Page<V>> {
     // Built on the heap, not on the stack: `V` may be large.
@@ -50,6 +60,7 @@ impl<V> FdMap<V> {
             pages: Vec::new(),
             large: HashMap::default(),
             len: 0,
+            spare: None,
         }
     }
 
@@ -61,7 +72,7 @@ impl<V> FdMap<V> {
     #[inline(always)]
     pub(crate) fn get(&self, fd: RawSource) -> Option<&V> {
         match paged(fd) {
-            Some((page, slot)) => self.pages.get(page)?.as_ref()?[slot].as_ref(),
+            Some((page, slot)) => self.pages.get(page)?.page.as_ref()?[slot].as_ref(),
             None => self.large.get(&fd),
         }
     }
@@ -69,7 +80,7 @@ impl<V> FdMap<V> {
     #[inline(always)]
     pub(crate) fn get_mut(&mut self, fd: RawSource) -> Option<&mut V> {
         match paged(fd) {
-            Some((page, slot)) => self.pages.get_mut(page)?.as_mut()?[slot].as_mut(),
+            Some((page, slot)) => self.pages.get_mut(page)?.page.as_mut()?[slot].as_mut(),
             None => self.large.get_mut(&fd),
         }
     }
@@ -91,11 +102,20 @@ impl<V> FdMap<V> {
             };
         };
         if page >= self.pages.len() {
-            self.pages.resize_with(page + 1, || None);
+            self.pages.resize_with(page + 1, || Entry {
+                page: None,
+                used: 0,
+            });
         }
-        let stored = &mut self.pages[page].get_or_insert_with(new_page)[slot];
+        let entry = &mut self.pages[page];
+        let spare = &mut self.spare;
+        let page = entry
+            .page
+            .get_or_insert_with(|| spare.take().unwrap_or_else(new_page));
+        let stored = &mut page[slot];
         if stored.is_none() {
             self.len += 1;
+            entry.used += 1;
         }
         stored.insert(value)
     }
@@ -103,16 +123,18 @@ impl<V> FdMap<V> {
     pub(crate) fn remove(&mut self, fd: RawSource) -> Option<V> {
         let value = match paged(fd) {
             Some((index, slot)) => {
-                let page = self.pages.get_mut(index)?.as_mut()?;
-                let value = page[slot].take()?;
-                // 64 checks: cheaper than keeping a count in every page.
-                if page.iter().all(Option::is_none) {
-                    self.pages[index] = None;
-                    while matches!(self.pages.last(), Some(None)) {
+                let entry = self.pages.get_mut(index)?;
+                let value = entry.page.as_mut()?[slot].take()?;
+                entry.used -= 1;
+                if entry.used == 0 {
+                    self.spare = entry.page.take();
+                    while self.pages.last().is_some_and(|entry| entry.used == 0) {
                         self.pages.pop();
                     }
-                    if self.pages.len() < self.pages.capacity() / 4 {
-                        self.pages.shrink_to_fit();
+                    // Some slack, so that a map that empties and fills again (one
+                    // connection at a time) does not reallocate its directory each time.
+                    if self.pages.capacity() > 16 && self.pages.len() < self.pages.capacity() / 4 {
+                        self.pages.shrink_to(self.pages.len() * 2);
                     }
                 }
                 value
@@ -137,8 +159,8 @@ impl<V> FdMap<V> {
 
     /// Entries: the paged ones in ascending order, then the others in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (RawSource, &V)> + '_ {
-        let paged = self.pages.iter().enumerate().flat_map(|(index, page)| {
-            page.iter().flat_map(move |page| {
+        let paged = self.pages.iter().enumerate().flat_map(|(index, entry)| {
+            entry.page.iter().flat_map(move |page| {
                 page.iter().enumerate().filter_map(move |(slot, value)| {
                     Some(((index * PAGE + slot) as RawSource, value.as_ref()?))
                 })
@@ -209,5 +231,6 @@ mod tests {
         }
         assert_eq!(map.len(), 0);
         assert!(map.pages.is_empty(), "empty pages are freed");
+        assert!(map.spare.is_some(), "the last one is kept for the next");
     }
 }

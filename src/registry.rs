@@ -57,11 +57,14 @@ pub(crate) struct State<B, T> {
     pub(crate) meta: FdMap<Meta>,
     /// What the selector's thread reads without the lock.
     pub(crate) hints: Arc<Hints>,
-    /// The tag of the next registration.
-    next_tag: Tag,
+    /// The tag of the next registration: tags are handed out in order.
+    pub(crate) next_tag: Tag,
     pub(crate) closed: bool,
     /// Changes made through registry handles, in order.
     pub(crate) pending: Vec<Change<T>>,
+    /// A handle removed a registration the selector never took in, and could not make sure
+    /// the kernel let go of its entry.
+    pub(crate) unsure_removal: bool,
     /// Bumped at every change of the set (see `WAITS_ON_A_COPY`).
     pub(crate) version: u64,
 }
@@ -101,6 +104,7 @@ impl<B: Backend, T> State<B, T> {
             next_tag: 0,
             closed: false,
             pending: Vec::new(),
+            unsure_removal: false,
             version: 0,
         }
     }
@@ -253,6 +257,16 @@ pub(crate) fn check_events(fd: RawSource, events: Events) -> Result<(), Selector
 ///   applies the change (for an owned registration, that closes the source).
 /// * After `close()` on the selector (or its drop), every call fails with
 ///   [`SelectorError::Closed`].
+/// * Changes wait in a queue for the selector's thread. Changes of one registration merge
+///   there, and one registered and unregistered before that thread took it in leaves
+///   nothing, so the queue never holds more than two changes per descriptor number, however
+///   long that thread does not select.
+///
+/// A handle costs the selector's `select()` nothing while it is not used: the selector's
+/// thread takes the lock the handles share only after one of them has changed something
+/// (poll and select excepted, which copy their set under it before each wait). A handle's
+/// call takes the lock for as long as its kernel call lasts; it is not for signal handlers
+/// (use a [`Waker`](crate::Waker) there).
 pub struct Registry<B, T> {
     shared: Shared<B, T>,
 }
@@ -364,7 +378,15 @@ impl<B: Backend, T> Registry<B, T> {
         let mut state = self.lock_for("unregister", fd)?;
         let (tag, departed) = state.remove(fd)?;
         let cancelled = state.cancel_insert(fd);
-        state.pending.push(Change::Remove { fd, tag, departed });
+        if cancelled.is_none() {
+            state.pending.push(Change::Remove { fd, tag, departed });
+        } else if !departed {
+            // A registration the selector never took in has no key to remove: an event of
+            // it that a wait in progress collected is recognised by its tag, newer than any
+            // the selector knew (see `Keys::window_start`), and dropped without a purge,
+            // unless its kernel entry may live on.
+            state.unsure_removal = true;
+        }
         drop(state);
         drop(cancelled);
         Ok(())
@@ -372,26 +394,35 @@ impl<B: Backend, T> Registry<B, T> {
 }
 
 impl<B: Backend, T> State<B, T> {
-    /// The registration at `fd` that the selector has not taken in yet, if it is one.
-    fn pending_insert(&mut self, fd: RawSource) -> Option<usize> {
-        self.pending
-            .iter()
-            .rposition(|change| matches!(change, Change::Insert { fd: at, .. } if *at == fd))
+    /// The last queued change of `fd`, if any.
+    fn last_change(&mut self, fd: RawSource) -> Option<usize> {
+        self.pending.iter().rposition(|change| change.fd() == fd)
     }
 
-    /// Queues a `modify`; one of a registration still in the queue changes it there, so
-    /// that the queue stays as long as what the selector has yet to take in, however many
-    /// changes are made meanwhile. Returns the data it replaced, to drop after the lock.
+    /// Queues a `modify`, merged into the last queued change of the same registration (an
+    /// insert the selector has not taken in yet, or an earlier modify), so that the queue
+    /// stays as long as what the selector has yet to take in, however many changes are made
+    /// meanwhile. Returns the data it replaced, to drop after the lock.
     fn queue_modify(&mut self, fd: RawSource, events: Events, data: Option<T>) -> Option<T> {
-        if let Some(at) = self.pending_insert(fd) {
-            if let Change::Insert {
-                events: queued_events,
-                data: queued_data,
-                ..
-            } = &mut self.pending[at]
-            {
-                *queued_events = events;
-                return data.map(|data| std::mem::replace(queued_data, data));
+        if let Some(at) = self.last_change(fd) {
+            match &mut self.pending[at] {
+                Change::Insert {
+                    events: queued_events,
+                    data: queued_data,
+                    ..
+                } => {
+                    *queued_events = events;
+                    return data.map(|data| std::mem::replace(queued_data, data));
+                }
+                Change::Modify {
+                    events: queued_events,
+                    data: queued_data,
+                    ..
+                } => {
+                    *queued_events = events;
+                    return data.and_then(|data| queued_data.replace(data));
+                }
+                Change::Remove { .. } => {}
             }
         }
         self.pending.push(Change::Modify { fd, events, data });
@@ -399,12 +430,26 @@ impl<B: Backend, T> State<B, T> {
     }
 
     /// Takes a registration the selector has not taken in yet out of the queue (its
-    /// `unregister` follows): returns its data, to drop after the lock.
+    /// `unregister` follows; later modifies were merged into it): returns its data, to drop
+    /// after the lock.
     fn cancel_insert(&mut self, fd: RawSource) -> Option<T> {
-        let at = self.pending_insert(fd)?;
+        let at = self.last_change(fd)?;
+        if !matches!(self.pending[at], Change::Insert { .. }) {
+            return None;
+        }
         match self.pending.remove(at) {
             Change::Insert { data, .. } => Some(data),
             _ => None,
+        }
+    }
+}
+
+impl<T> Change<T> {
+    fn fd(&self) -> RawSource {
+        match self {
+            Change::Insert { fd, .. } | Change::Modify { fd, .. } | Change::Remove { fd, .. } => {
+                *fd
+            }
         }
     }
 }

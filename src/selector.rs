@@ -43,6 +43,11 @@ impl ReadyFd {
 /// A registration's key with its data lent mutably: what [`Selector::get_key_mut`] and
 /// [`Selector::key_mut`] return. The descriptor and the events are copies: change the
 /// events with [`Selector::modify_events`].
+///
+/// The data of a registration made with [`register_owned`](Selector::register_owned) is its
+/// source: use it, but do not replace it (`*key.data = other`, `mem::replace`), which would
+/// close the registered source while it is still registered, as closing before
+/// `unregister` does. To change the source, `unregister` and register the new one.
 #[derive(Debug)]
 pub struct KeyMut<'a, T> {
     /// The registered descriptor.
@@ -71,9 +76,19 @@ pub(crate) struct Slot<T> {
 struct Keys<T> {
     map: FdMap<Slot<T>>,
     /// Tags of registrations other threads unregistered, with the kernel's entry surely gone,
-    /// since the selector last looked at a wait's events: events of theirs that a wait had
-    /// already collected are dropped without a purge.
+    /// since the selector last looked at a wait's events under the lock: events of theirs
+    /// that a wait had already collected are dropped without a purge.
     departed: Vec<Tag>,
+    /// The state's `next_tag` when this thread last applied the queue. A registration made
+    /// since (its tag from here to `next_tag`) that is gone already was made and removed by
+    /// handles while this thread did not look (it applies the queue before each change of its
+    /// own): with its kernel entry surely gone, it leaves no trace in the queue, and an event
+    /// of it that a wait collected is dropped without a purge.
+    window_start: Tag,
+    /// Whether a handle's `unregister` applied since the last look could not make sure the
+    /// kernel let go of the entry (the source was closed first): then an unknown tag in the
+    /// window may be that live ghost's, and is purged.
+    unsure_removal: bool,
     /// Data of registrations removed or replaced while the lock was held, dropped once it is
     /// released (a `Drop` of the user's may be slow, or reach for the lock itself).
     graveyard: Vec<T>,
@@ -83,6 +98,8 @@ impl<T> Keys<T> {
     /// Applies the changes other threads made, in order.
     fn apply<B>(&mut self, state: &mut State<B, T>) {
         state.hints.changed.store(false, Ordering::Relaxed);
+        self.window_start = state.next_tag;
+        self.unsure_removal |= std::mem::take(&mut state.unsure_removal);
         if state.pending.is_empty() {
             return;
         }
@@ -116,6 +133,8 @@ impl<T> Keys<T> {
                     }
                     if departed {
                         self.departed.push(tag);
+                    } else {
+                        self.unsure_removal = true;
                     }
                 }
             }
@@ -188,6 +207,8 @@ impl<B: Backend, T> Selector<B, T> {
             keys: Keys {
                 map: FdMap::new(),
                 departed: Vec::new(),
+                window_start: 0,
+                unsure_removal: false,
                 graveyard: Vec::new(),
             },
             closed: false,
@@ -660,9 +681,15 @@ impl<B: Backend, T> Selector<B, T> {
         waited: bool,
     ) -> (bool, io::Result<()>) {
         let mut state = lock(&self.shared);
+        let window_start = self.keys.window_start;
         self.keys.apply(&mut state);
         let mut dead_seen = false;
         if waited {
+            let window_len = if self.keys.unsure_removal {
+                0
+            } else {
+                state.next_tag.wrapping_sub(window_start)
+            };
             let keys = &mut self.keys;
             let registry = self.waiter.rearms().then_some(&mut state.set);
             self.waiter.for_each_event(registry, |fd, tag, events| {
@@ -677,13 +704,17 @@ impl<B: Backend, T> Selector<B, T> {
                     // thread's `unregister` surely took it out of the kernel just now, its
                     // entry lives on.
                     _ => {
-                        dead_seen |= !tag.is_some_and(|tag| keys.departed.contains(&tag));
+                        dead_seen |= !tag.is_some_and(|tag| {
+                            keys.departed.contains(&tag)
+                                || tag.wrapping_sub(window_start) < window_len
+                        });
                         None
                     }
                 }
             });
         }
         self.keys.departed.clear();
+        self.keys.unsure_removal = false;
         let purge = if dead_seen {
             Self::purge(&mut state, &mut self.waiter)
         } else {

@@ -34,6 +34,8 @@ struct Scripted {
     /// unless `tags` gives its fd one of its own.
     reported_tag: Option<Tag>,
     tags: HashMap<RawSource, Tag>,
+    /// Deletes cannot make sure the kernel let go (as for a source closed first).
+    unsure_deletes: bool,
 }
 
 /// A kernel's refusal: an OS error, as the backends pass it on (EACCES).
@@ -67,7 +69,7 @@ impl Os for Scripted {
 
     fn delete(&mut self, fd: RawSource) -> bool {
         self.calls.push(format!("delete {fd}"));
-        true
+        !self.unsure_deletes
     }
 
     fn wait(&mut self, timeout: Option<Duration>, _registered: usize) -> io::Result<()> {
@@ -489,4 +491,51 @@ fn an_undisturbed_select_takes_no_lock() {
         .waits
         .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
     assert_eq!(sel.select(Some(Duration::ZERO)).unwrap()[0].0.data, "b");
+}
+
+/// A handle's register + unregister of a registration the selector's thread has not taken in
+/// queues nothing, and a modify merges into what is queued: however long that thread does
+/// not select, the queue stays as long as what it has yet to take in.
+#[test]
+fn churn_through_a_handle_queues_nothing_while_the_selector_does_not_look() {
+    let mut sel = selector();
+    let registry = sel.registry().unwrap();
+    let (a, b) = (socket(), socket());
+    registry.register(&b, EVENT_READ, "b").unwrap();
+    sel.select(Some(Duration::ZERO)).unwrap(); // `b` taken in
+    for _ in 0..1000 {
+        registry.register(&a, EVENT_READ, "a").unwrap();
+        registry.modify_events(&a, EVENT_WRITE).unwrap();
+        registry.unregister(&a).unwrap();
+        registry.modify_events(&b, EVENT_WRITE).unwrap();
+        registry.modify(&b, EVENT_READ, "b2").unwrap();
+    }
+    assert_eq!(set(&sel).pending.len(), 1, "one merged modify of b");
+    sel.select(Some(Duration::ZERO)).unwrap();
+    let key = sel.get_key(&b).unwrap();
+    assert_eq!((key.events, key.data), (EVENT_READ, "b2"));
+    assert!(sel.get_key(&a).is_err());
+}
+
+/// A registration a handle made and removed while the selector's thread waited, its kernel
+/// entry surely gone: an event of it that the wait collected is dropped without a purge. If
+/// the removal could not make sure (the source was closed first), it is purged.
+#[test]
+fn an_event_of_a_registration_made_and_removed_during_the_wait_needs_no_purge() {
+    for unsure in [false, true] {
+        let mut sel = selector();
+        let registry = sel.registry().unwrap();
+        let sock = socket();
+        set(&sel).set.unsure_deletes = unsure;
+        registry.register(&sock, EVENT_READ, "brief").unwrap(); // tag 0
+        registry.unregister(&sock).unwrap();
+        clear_calls(&sel);
+        sel.waiter.reported_tag = Some(0);
+        sel.waiter
+            .waits
+            .push_back(Ok(vec![(fd(&sock), EVENT_READ)]));
+        assert!(sel.select(Some(Duration::ZERO)).unwrap().is_empty());
+        let purged = calls(&sel).iter().any(|call| call.starts_with("purge"));
+        assert_eq!(purged, unsure, "unsure removal: {unsure}");
+    }
 }

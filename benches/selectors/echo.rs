@@ -82,7 +82,7 @@ fn one_round(server: Server, connections: usize, size: usize, duration: Duration
 }
 
 /// Sends one message per connection, and another each time its echo is back in full.
-fn client(addr: SocketAddr, connections: usize, size: usize, duration: Duration) -> f64 {
+pub fn client(addr: SocketAddr, connections: usize, size: usize, duration: Duration) -> f64 {
     let streams: Vec<TcpStream> = (0..connections)
         .map(|_| TcpStream::connect(addr).unwrap())
         .collect();

@@ -14,7 +14,10 @@
 //! under `target/bench/` instead of `docs/`. `-- --echo-only ioselectors|mio|epoll-et` runs one
 //! echo server (1,000 connections, 4 KiB) for 3 s, to profile it with strace or perf;
 //! `-- --echo-turns mio|epoll-et|ioselectors C SIZE TURNS` is what callgrind runs;
-//! `-- --dispatch-only` prints the dispatch table alone.
+//! `-- --dispatch-only` prints the dispatch table alone; `-- --registry-only` the cross-thread
+//! register + unregister figures alone (ours against mio's `Registry`), and
+//! `-- --threaded-only` the threaded echo table alone (acceptor + two I/O threads, ours against
+//! mio's same design).
 
 #[cfg(target_os = "linux")]
 mod churn;
@@ -33,7 +36,11 @@ mod primitives;
 #[cfg(target_os = "linux")]
 mod python;
 #[cfg(target_os = "linux")]
+mod registry;
+#[cfg(target_os = "linux")]
 mod report;
+#[cfg(target_os = "linux")]
+mod threaded;
 
 #[cfg(target_os = "linux")]
 #[global_allocator]
@@ -66,6 +73,16 @@ fn main() {
         dispatch::run(&plan);
         return;
     }
+    if args.iter().any(|arg| arg == "--registry-only") {
+        // Tuning aid: the cross-thread registration figures alone, on stdout.
+        registry::run(&plan);
+        return;
+    }
+    if args.iter().any(|arg| arg == "--threaded-only") {
+        // Tuning aid: the threaded echo table alone, on stdout.
+        threaded::run(&plan);
+        return;
+    }
 
     println!(
         "ioselectors benchmarks ({} run)\n",
@@ -75,7 +92,9 @@ fn main() {
     let dispatch = dispatch::run(&plan);
     let primitives = primitives::run(&plan);
     let churn = churn::run(&plan);
+    let registry = registry::run(&plan);
     let echo = echo::run(&plan);
+    let threaded = threaded::run(&plan);
     let echo_cost = echo_cost::run(&plan);
     let memory = memory::run();
 
@@ -84,7 +103,9 @@ fn main() {
         dispatch,
         primitives,
         churn,
+        registry,
         echo,
+        threaded,
         echo_cost,
         memory,
         python,

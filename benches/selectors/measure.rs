@@ -14,6 +14,11 @@ pub struct Plan {
     /// How long each echo round runs.
     pub echo_round: Duration,
     pub echo_rounds: usize,
+    /// How long each threaded echo round runs, and how many there are: with three busy
+    /// threads on two cores a round's rate varies by ±15 %, so more, shorter rounds than the
+    /// echo section's (four cases of two servers in about a minute).
+    pub threaded_round: Duration,
+    pub threaded_rounds: usize,
 }
 
 impl Plan {
@@ -25,6 +30,8 @@ impl Plan {
                 batch: Duration::from_millis(2),
                 echo_round: Duration::from_millis(150),
                 echo_rounds: 1,
+                threaded_round: Duration::from_millis(150),
+                threaded_rounds: 1,
             }
         } else {
             Plan {
@@ -33,6 +40,8 @@ impl Plan {
                 batch: Duration::from_millis(10),
                 echo_round: Duration::from_secs(1),
                 echo_rounds: 9,
+                threaded_round: Duration::from_millis(500),
+                threaded_rounds: 11,
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The report: tables and targets on stdout, and `docs/benchmarks.md` + `docs/dispatch.svg`.
 
-use crate::{churn, dispatch, echo, echo_cost, memory, primitives, python::Python};
+use crate::{
+    churn, dispatch, echo, echo_cost, memory, primitives, python::Python, registry, threaded,
+};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
@@ -10,7 +12,10 @@ pub struct Report {
     pub dispatch: Vec<dispatch::Row>,
     pub primitives: Vec<dispatch::Row>,
     pub churn: Vec<(&'static str, f64)>,
+    /// Cross-thread register + unregister: (contender, median ns per pair).
+    pub registry: Vec<(&'static str, f64)>,
     pub echo: Vec<echo::Row>,
+    pub threaded: Vec<threaded::Row>,
     pub echo_cost: Vec<echo_cost::Row>,
     pub memory: Vec<memory::Row>,
     pub python: Option<Python>,
@@ -119,7 +124,7 @@ impl Report {
         let _ = writeln!(md, "{}\n", self.machine());
         let _ = writeln!(
             md,
-            "Reproduce with `cargo bench --bench selectors` (about 10 minutes; it needs `python3` for the \
+            "Reproduce with `cargo bench --bench selectors` (about 11 minutes; it needs `python3` for the \
              CPython columns). Every contender runs in the same process, interleaved round by round; each \
              figure is a median. Ratios are what count: absolute times depend on the machine.\n"
         );
@@ -129,7 +134,9 @@ impl Report {
         md.push_str("![dispatch cost against N, log-log](dispatch.svg)\n\n");
         md.push_str(&self.primitives_table());
         md.push_str(&self.churn_table());
+        md.push_str(&self.registry_table());
         md.push_str(&self.echo_table());
+        md.push_str(&self.threaded_table());
         md.push_str(&self.echo_cost_table());
         md.push_str(&self.memory_table());
         md.push_str(NOTES);
@@ -203,6 +210,20 @@ impl Report {
                 met: ratio.map(|r| r <= 1.05),
             });
         }
+        for active in [1, 100] {
+            let row = self
+                .dispatch
+                .iter()
+                .find(|r| r.n == 1000 && r.active == active);
+            let ratio = row.and_then(|r| Some(r.ns(dispatch::WITH_HANDLE)? / r.ns(dispatch::RAW)?));
+            targets.push(Target {
+                what: format!(
+                    "dispatch N=1000 A={active}: DefaultSelector with a Registry alive ≤ 1.05 × raw epoll_wait"
+                ),
+                measured: ratio.map_or("not measured".into(), |r| format!("{r:.2} ×")),
+                met: ratio.map(|r| r <= 1.05),
+            });
+        }
         for (active, wanted) in [(1, 4.0), (100, 3.0)] {
             let row = self
                 .dispatch
@@ -237,6 +258,22 @@ impl Report {
             measured: churn.map_or("not measured".into(), |r| format!("{r:.2} ×")),
             met: churn.map(|r| r <= 1.25),
         });
+        let registry_ns = |name| {
+            self.registry
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, ns)| *ns)
+        };
+        let cross = registry_ns(registry::OURS)
+            .zip(registry_ns(registry::MIO))
+            .map(|(ours, mio)| ours / mio);
+        targets.push(Target {
+            what:
+                "cross-thread register + unregister ≤ 1.10 × mio's Registry register + deregister"
+                    .into(),
+            measured: cross.map_or("not measured".into(), |r| format!("{r:.2} ×")),
+            met: cross.map(|r| r <= 1.10),
+        });
         let worst = self
             .echo
             .iter()
@@ -260,6 +297,20 @@ impl Report {
                 format!("lowest {r:.2} × (C={}, {} B)", row.connections, row.size)
             }),
             met: worst.map(|(r, _)| r >= 1.0),
+        });
+        let worst = self
+            .threaded
+            .iter()
+            .map(|r| (r.ours / r.mio, r))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        targets.push(Target {
+            what: "threaded echo ≥ 0.95 × mio's throughput (acceptor + per-thread Poll + \
+                   Registry), at every C and size"
+                .into(),
+            measured: worst.map_or("not measured".into(), |(r, row)| {
+                format!("lowest {r:.2} × (C={}, {} B)", row.connections, row.size)
+            }),
+            met: worst.map(|(r, _)| r >= 0.95),
         });
         let heaviest = self
             .echo_cost
@@ -439,6 +490,37 @@ impl Report {
             if let Some(ns) = self.python.as_ref().and_then(|p| p.churn(key)) {
                 let _ = writeln!(md, "| {label} | {ns:.0} | {:.2} |", ns / raw);
             }
+        }
+        md.push('\n');
+        md
+    }
+
+    fn registry_table(&self) -> String {
+        let mio = self
+            .registry
+            .iter()
+            .find(|(n, _)| *n == registry::MIO)
+            .map_or(f64::NAN, |(_, ns)| *ns);
+        let mut md = String::from("## Cross-thread registration\n\nns per `register` + `unregister` of one socket (a Unix stream socket, `EVENT_READ` / `READABLE`) through a handle, called from another thread than the one that waits: ioselectors' `Registry` against mio's (`Poll::registry().try_clone()`, `register` + `deregister`), and the two raw `epoll_ctl` calls for the floor. The socket is its selector's only registration, as in the churn section; in the second row the selector also holds a socket with a neighbouring descriptor (within the same 64), as a server's would. Meanwhile each one's owner thread waits in a loop with a 1 ms timeout (`select_fds_into`, `Poll::poll`, `epoll_wait`), and ioselectors' takes the lock the handle takes after each wait, as a real program's would. Only the calling thread's two calls are timed. The handle's price is the registry's rules (a lock, the checks that give Python's errors, the bookkeeping that keeps events of removed registrations away); mio's `Registry` makes the bare system call.\n\n| Contender | ns | ÷ mio |\n|---|---:|---:|\n");
+        for (name, ns) in &self.registry {
+            let _ = writeln!(md, "| {name} | {ns:.0} | {:.2} |", ns / mio);
+        }
+        md.push('\n');
+        md
+    }
+
+    fn threaded_table(&self) -> String {
+        let mut md = format!("## Threaded echo\n\nRound trips per second, with the echo table's client: the design of `examples/threaded_server.rs`, an acceptor thread handing each connection to one of {} I/O threads through that thread's registry handle, each I/O thread waiting on a poller of its own; replies are queued per connection and written out from the queue, with write interest while some are left. ioselectors: `Registry::register_owned` from the acceptor, a level-triggered `select_fds_into` / `key_mut` / `modify_events` loop on each I/O thread. mio: the acceptor sends the stream down a channel to the I/O thread, then registers it with a `Token` through that thread's `Registry` (`try_clone`); the I/O thread takes in the channel's streams when a token it does not know fires, and reads each readiness until `WouldBlock` (edge-triggered). The client and the two I/O threads share the machine's cores (the acceptor has nothing left to do once every client is connected), so one round's rate varies by about ±15 % with the scheduler's choices: each figure is a median over rounds, and a ratio within a few hundredths of 1.0 is noise.\n\n| C | size | ioselectors | mio | ioselectors ÷ mio |\n|---:|---:|---:|---:|---:|\n", threaded::IO_THREADS);
+        for row in &self.threaded {
+            let _ = writeln!(
+                md,
+                "| {} | {} B | {:.0} | {:.0} | {:.2} |",
+                row.connections,
+                row.size,
+                row.ours,
+                row.mio,
+                row.ours / row.mio,
+            );
         }
         md.push('\n');
         md
