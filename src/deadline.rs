@@ -1,5 +1,6 @@
 //! Timeouts: PEP 475 retries and "never return before the timeout".
 
+use std::io;
 use std::time::{Duration, Instant};
 
 /// The longest single wait handed to a backend: `i32::MAX` milliseconds (24.8 days) fits
@@ -50,6 +51,30 @@ impl Deadline {
             Deadline::Never => false,
             Deadline::Now => true,
             Deadline::At(at) => Instant::now() >= at,
+        }
+    }
+}
+
+/// Every wait's loop: runs `wait` (one system call, which returns how many results it found)
+/// with the time left until the deadline, again after `EINTR` (PEP 475) and after a wait
+/// that found nothing while time is left (one longer than a single call can take, or one
+/// that woke early), so that a wait never returns before its timeout. Once the deadline has
+/// passed, returns 0. The selectors' `select()` runs the same loop, with their purge in it.
+#[inline(always)]
+pub(crate) fn wait_until(
+    timeout: Option<Duration>,
+    mut wait: impl FnMut(Option<Duration>) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let deadline = Deadline::after(timeout);
+    loop {
+        match wait(deadline.remaining()) {
+            Ok(0) if !deadline.has_passed() => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                if deadline.has_passed() {
+                    return Ok(0);
+                }
+            }
+            result => return result,
         }
     }
 }

@@ -114,11 +114,7 @@ impl<B: Backend, T> State<B, T> {
         operation: &'static str,
         fd: Option<RawSource>,
     ) -> Result<(), SelectorError> {
-        if self.closed {
-            Err(SelectorError::Closed { operation, fd })
-        } else {
-            Ok(())
-        }
+        ensure_open(self.closed, operation, fd)
     }
 
     /// Every rule of `register`, in Python's order, then the kernel's: returns the number
@@ -204,6 +200,19 @@ impl<B: Backend, T> State<B, T> {
             // The waker may be new: the waiter's copy must take it in.
             self.version += 1;
         }
+        Ok(())
+    }
+}
+
+/// Every call but `close()` is refused once the selector is closed.
+pub(crate) fn ensure_open(
+    closed: bool,
+    operation: &'static str,
+    fd: Option<RawSource>,
+) -> Result<(), SelectorError> {
+    if closed {
+        Err(SelectorError::Closed { operation, fd })
+    } else {
         Ok(())
     }
 }

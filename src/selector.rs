@@ -3,7 +3,7 @@
 //! selector's thread.
 
 use crate::backend::{Backend, Tag};
-use crate::deadline::Deadline;
+use crate::deadline::wait_until;
 use crate::fd_map::FdMap;
 use crate::registry::{lock, Change, Hints, Registry, Shared, State};
 use crate::source::{self, AsSource, Fileno, RawSource};
@@ -243,11 +243,7 @@ impl<B: Backend, T> Selector<B, T> {
         operation: &'static str,
         fd: Option<RawSource>,
     ) -> Result<(), SelectorError> {
-        if self.closed {
-            Err(SelectorError::Closed { operation, fd })
-        } else {
-            Ok(())
-        }
+        crate::registry::ensure_open(self.closed, operation, fd)
     }
 
     /// Starts watching `source` for `events`, storing `data` with it, and returns the new key.
@@ -476,7 +472,7 @@ impl<B: Backend, T> Selector<B, T> {
     where
         T: Clone,
     {
-        self.select_with(timeout, &mut Snapshots(ready))
+        self.select_with(timeout, ready)
     }
 
     /// Like [`select`](Self::select), but reports each ready source by its descriptor and
@@ -523,7 +519,7 @@ impl<B: Backend, T> Selector<B, T> {
         timeout: Option<Duration>,
         ready: &mut Vec<ReadyFd>,
     ) -> io::Result<usize> {
-        self.select_with(timeout, &mut Fds(ready))
+        self.select_with(timeout, ready)
     }
 
     /// The key of a source [`select_fds`](Self::select_fds) reported, with its data lent
@@ -572,50 +568,41 @@ impl<B: Backend, T> Selector<B, T> {
     ) -> io::Result<usize> {
         out.clear();
         self.ensure_open("select", None)?;
-        let deadline = Deadline::after(timeout);
         let mut purged = false;
-        loop {
-            if B::WAITS_ON_A_COPY {
-                self.sync_waiter();
-            }
-            let waited = self.wait_once(deadline.remaining());
-            let (dead_seen, purge) = self.collect(out, waited.is_ok());
-            if dead_seen {
-                if let Err(err) = purge {
-                    // The kernel's set could not be rebuilt (no descriptor, memory or epoll
-                    // watch left); the old one stays, whole. Report what is live, or why not:
-                    // waiting on would wake at once, again and again, for the dead entry.
-                    return if out.is_empty() {
-                        Err(err)
-                    } else {
-                        Ok(out.len())
-                    };
+        wait_until(
+            timeout,
+            #[inline(always)]
+            |remaining| {
+                if B::WAITS_ON_A_COPY {
+                    self.sync_waiter();
                 }
-                // The dead entries may have taken the room of live events: look once more,
-                // at once if something is ready, else for the time left (even if the
-                // deadline has passed).
-                if waited.is_ok() && !purged {
-                    purged = true;
-                    if out.is_empty() {
-                        continue;
+                let waited = self.wait_once(remaining);
+                let (dead_seen, purge) = self.collect(out, waited.is_ok());
+                if dead_seen {
+                    if let Err(err) = purge {
+                        // The kernel's set could not be rebuilt (no descriptor, memory or epoll
+                        // watch left); the old one stays, whole. Report what is live, or why not:
+                        // waiting on would wake at once, again and again, for the dead entry.
+                        return if out.is_empty() {
+                            Err(err)
+                        } else {
+                            Ok(out.len())
+                        };
                     }
-                    let look = self.wait_once(Some(Duration::ZERO));
-                    let _ = self.collect(out, look.is_ok());
-                    return Ok(out.len());
+                    // The dead entries may have taken the room of live events: look once more,
+                    // at once (if that finds nothing, the loop waits for the time left).
+                    if waited.is_ok() && !purged {
+                        purged = true;
+                        let look = self.wait_once(Some(Duration::ZERO));
+                        let _ = self.collect(out, look.is_ok());
+                        return Ok(out.len());
+                    }
                 }
-            }
-            match waited {
-                Ok(()) if !out.is_empty() => return Ok(out.len()),
-                // Nothing ready (or only events nobody asked for): keep waiting until the
-                // deadline, so a backend that wakes early never shortens the timeout.
-                Ok(()) => {}
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-            if deadline.has_passed() {
-                return Ok(0);
-            }
-        }
+                // Nothing ready (or only events nobody asked for): the loop keeps waiting until
+                // the deadline, so a backend that wakes early never shortens the timeout.
+                waited.map(|()| out.len())
+            },
+        )
     }
 
     /// One wait of the waiter's end, with room for every registration's events.
@@ -811,49 +798,53 @@ trait Collect<T> {
     fn truncate(&mut self, len: usize);
 }
 
-struct Snapshots<'a, T>(&'a mut Vec<Ready<T>>);
+/// One entry of a ready list: a snapshot of the key ([`Ready`]) or the descriptor
+/// ([`ReadyFd`]).
+trait ReadyEntry<T> {
+    fn new(slot: &Slot<T>, events: Events) -> Self;
+    fn fd(&self) -> RawSource;
+    fn merge(&mut self, events: Events);
+}
 
-impl<T: Clone> Collect<T> for Snapshots<'_, T> {
-    fn clear(&mut self) {
-        self.0.clear();
+impl<T: Clone> ReadyEntry<T> for Ready<T> {
+    fn new(slot: &Slot<T>, events: Events) -> Self {
+        (slot.key.clone(), events)
     }
-
-    fn truncate(&mut self, len: usize) {
-        self.0.truncate(len);
+    fn fd(&self) -> RawSource {
+        self.0.fd
     }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    #[inline(always)]
-    fn collect(&mut self, slot: &mut Slot<T>, events: Events) {
-        if events.is_empty() {
-            return;
-        }
-        match self.0.get_mut(slot.ready_index.get() as usize - 1) {
-            Some((key, seen)) if key.fd == slot.key.fd => *seen |= events,
-            _ => {
-                self.0.push((slot.key.clone(), events));
-                slot.ready_index = NonZeroU32::new(self.0.len() as u32).unwrap_or(NonZeroU32::MAX);
-            }
-        }
+    fn merge(&mut self, events: Events) {
+        self.1 |= events;
     }
 }
 
-struct Fds<'a>(&'a mut Vec<ReadyFd>);
+impl<T> ReadyEntry<T> for ReadyFd {
+    fn new(slot: &Slot<T>, events: Events) -> Self {
+        ReadyFd {
+            fd: slot.key.fd,
+            events,
+            tag: slot.tag,
+        }
+    }
+    fn fd(&self) -> RawSource {
+        self.fd
+    }
+    fn merge(&mut self, events: Events) {
+        self.events |= events;
+    }
+}
 
-impl<T> Collect<T> for Fds<'_> {
+impl<T, E: ReadyEntry<T>> Collect<T> for Vec<E> {
     fn clear(&mut self) {
-        self.0.clear();
+        Vec::clear(self);
     }
 
     fn truncate(&mut self, len: usize) {
-        self.0.truncate(len);
+        Vec::truncate(self, len);
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        Vec::len(self)
     }
 
     #[inline(always)]
@@ -861,15 +852,11 @@ impl<T> Collect<T> for Fds<'_> {
         if events.is_empty() {
             return;
         }
-        match self.0.get_mut(slot.ready_index.get() as usize - 1) {
-            Some(seen) if seen.fd == slot.key.fd => seen.events |= events,
+        match self.get_mut(slot.ready_index.get() as usize - 1) {
+            Some(seen) if seen.fd() == slot.key.fd => seen.merge(events),
             _ => {
-                self.0.push(ReadyFd {
-                    fd: slot.key.fd,
-                    events,
-                    tag: slot.tag,
-                });
-                slot.ready_index = NonZeroU32::new(self.0.len() as u32).unwrap_or(NonZeroU32::MAX);
+                self.push(E::new(slot, events));
+                slot.ready_index = NonZeroU32::new(self.len() as u32).unwrap_or(NonZeroU32::MAX);
             }
         }
     }
@@ -925,3 +912,6 @@ impl<B: Backend, T> fmt::Debug for Selector<B, T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests;

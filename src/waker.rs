@@ -77,18 +77,18 @@ impl Waker {
     /// On Unix this is a single `write(2)`, with no allocation or lock, so it may be called
     /// from a signal handler.
     pub fn wake(&self) -> io::Result<()> {
-        retry_interrupted(|| self.inner.wake())
+        run_nonblocking(|| self.inner.wake())
     }
 
     /// Makes the waker not readable again (consumes every pending wake-up).
     pub fn reset(&self) -> io::Result<()> {
-        retry_interrupted(|| self.inner.reset())
+        run_nonblocking(|| self.inner.reset())
     }
 }
 
-/// Runs a non-blocking operation, retrying on EINTR; "would block" means there is nothing to
-/// do (the waker is already awake, or already drained).
-fn retry_interrupted(mut op: impl FnMut() -> io::Result<()>) -> io::Result<()> {
+/// Runs a non-blocking operation to its end, retrying on EINTR; "would block" means there is
+/// nothing left to do (the waker is already awake, or already drained).
+fn run_nonblocking(mut op: impl FnMut() -> io::Result<()>) -> io::Result<()> {
     loop {
         match op() {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -100,107 +100,13 @@ fn retry_interrupted(mut op: impl FnMut() -> io::Result<()>) -> io::Result<()> {
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
-        mod sys {
-            use rustix::event::{eventfd, EventfdFlags};
-            use std::io;
-            use std::os::unix::io::{AsFd, BorrowedFd, OwnedFd};
-
-            #[derive(Debug)]
-            pub(super) struct Inner(OwnedFd);
-
-            impl Inner {
-                pub(super) fn new() -> io::Result<Inner> {
-                    Ok(Inner(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?))
-                }
-
-                pub(super) fn wake(&self) -> io::Result<()> {
-                    rustix::io::write(&self.0, &1u64.to_ne_bytes())?;
-                    Ok(())
-                }
-
-                pub(super) fn reset(&self) -> io::Result<()> {
-                    // One read returns the whole counter and zeroes it.
-                    rustix::io::read(&self.0, &mut [0u8; 8])?;
-                    Ok(())
-                }
-            }
-
-            impl AsFd for super::Waker {
-                fn as_fd(&self) -> BorrowedFd<'_> {
-                    self.inner.0.as_fd()
-                }
-            }
-        }
+        mod eventfd;
+        use eventfd as sys;
     } else if #[cfg(unix)] {
-        mod sys {
-            use std::io::{self, Read, Write};
-            use std::os::unix::io::{AsFd, BorrowedFd};
-            use std::os::unix::net::UnixStream;
-
-            #[derive(Debug)]
-            pub(super) struct Inner {
-                reader: UnixStream,
-                writer: UnixStream,
-            }
-
-            impl Inner {
-                pub(super) fn new() -> io::Result<Inner> {
-                    let (reader, writer) = UnixStream::pair()?;
-                    reader.set_nonblocking(true)?;
-                    writer.set_nonblocking(true)?;
-                    Ok(Inner { reader, writer })
-                }
-
-                pub(super) fn wake(&self) -> io::Result<()> {
-                    (&self.writer).write(&[1]).map(drop)
-                }
-
-                pub(super) fn reset(&self) -> io::Result<()> {
-                    let mut buf = [0u8; 64];
-                    while (&self.reader).read(&mut buf)? > 0 {}
-                    Ok(())
-                }
-            }
-
-            impl AsFd for super::Waker {
-                fn as_fd(&self) -> BorrowedFd<'_> {
-                    self.inner.reader.as_fd()
-                }
-            }
-        }
+        mod socketpair;
+        use socketpair as sys;
     } else if #[cfg(windows)] {
-        mod sys {
-            use std::io;
-            use std::net::{Ipv4Addr, UdpSocket};
-            use std::os::windows::io::{AsSocket, BorrowedSocket};
-
-            #[derive(Debug)]
-            pub(super) struct Inner(UdpSocket);
-
-            impl Inner {
-                pub(super) fn new() -> io::Result<Inner> {
-                    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
-                    socket.connect(socket.local_addr()?)?;
-                    socket.set_nonblocking(true)?;
-                    Ok(Inner(socket))
-                }
-
-                pub(super) fn wake(&self) -> io::Result<()> {
-                    self.0.send(&[1]).map(drop)
-                }
-
-                pub(super) fn reset(&self) -> io::Result<()> {
-                    let mut buf = [0u8; 64];
-                    while self.0.recv(&mut buf)? > 0 {}
-                    Ok(())
-                }
-            }
-
-            impl AsSocket for super::Waker {
-                fn as_socket(&self) -> BorrowedSocket<'_> {
-                    self.inner.0.as_socket()
-                }
-            }
-        }
+        mod udp;
+        use udp as sys;
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 /// The tests of this binary must not run at once.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// At least this many fds must be usable on the CI machine (tests.md: 8,000 here).
+/// At least this many fds must be usable on the CI machine.
 #[cfg(unix)]
 const REQUIRED_FDS: libc::rlim_t = 8_000;
 

@@ -1,6 +1,6 @@
-//! What differs per backend: CPython's backend-specific tests (§3 of tests.md) and the
-//! per-backend rows of the spec's readiness matrix (§9). Files, pipes, fcntl and fd numbers
-//! are Unix matters; what concerns sockets runs on Windows too.
+//! What differs per backend: CPython's backend-specific tests and the readiness each backend
+//! reports for regular files, pipes and closed fds. Files, pipes, fcntl and fd numbers are Unix
+//! matters; what concerns sockets runs on Windows too.
 
 mod common;
 use common::*;
@@ -57,7 +57,7 @@ fn regular_file_is_always_ready(mut s: Selector<impl Backend, Data>) {
 }
 
 #[cfg(unix)]
-/// The pipe rows of the spec's §9 table that hold for poll, epoll and select alike.
+/// The readiness of pipes that holds for poll, epoll and select alike.
 fn pipe_hangups(mut s: Selector<impl Backend, Data>) {
     let (r, w) = pipe();
     let key = s.register(&r, EVENT_READ, "r").unwrap().clone();
@@ -242,7 +242,7 @@ mod select {
 
     // Unix only: pipes.
     #[cfg(unix)]
-    /// select(2) reports a pipe's hang-up in the read set only (spec §9).
+    /// select(2) reports a pipe's hang-up in the read set only.
     #[test]
     fn hangup_not_reported_as_write() {
         let mut s = SelectSelector::new().unwrap();

@@ -3,7 +3,6 @@
 mod common;
 use common::example::*;
 use std::io::{self, Read, Write};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -42,12 +41,7 @@ fn the_original_python_client_gets_its_replies() {
 
 #[test]
 fn bad_arguments_are_refused() {
-    let status = Command::new(example_binary("echo_server"))
-        .args(["--port", "nope"])
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert_eq!(status.code(), Some(2));
+    assert_refuses_arguments("echo_server", &["--port", "nope"]);
 }
 
 /// A client that sends 16 MiB without reading is slowed down, not reset: once it reads, it

@@ -1,7 +1,6 @@
 //! Python's `select.epoll` as [`ioselectors::select::Epoll`]: CPython's `Lib/test/test_epoll.py`
-//! (3.11) ported, plus what it does not cover (spec §5, §9, §10, §13.8 of
-//! python-select-module-spec.md): trigger modes, `EPOLLEXCLUSIVE`, the kernel's refusals,
-//! `maxevents` rotation, threads, and registrations that outlive their descriptor.
+//! (3.11) ported, plus what it does not cover: trigger modes, `EPOLLEXCLUSIVE`, the kernel's
+//! refusals, `maxevents` rotation, threads, and registrations that outlive their descriptor.
 //!
 //! Ported from test_epoll.py:
 //! * `test_create` → `create_gives_an_fd_and_close_closes_it`.
@@ -333,7 +332,7 @@ fn edge_triggered_modify_rearms_at_once() {
 }
 
 /// Edge-triggered `IN | OUT`: OUT is reported once; a new arrival reports both bits, as the
-/// wake-up re-evaluates the whole mask (§5.4).
+/// wake-up re-evaluates the whole mask.
 #[test]
 fn edge_triggered_wakeup_reports_the_whole_mask() {
     let (a, b) = pair();
@@ -574,7 +573,7 @@ fn maxevents_above_the_kernel_limit_is_invalid_input() {
 // ---- beyond CPython: results
 
 /// Five ready descriptors with `maxevents` 2: each call returns 2, and the kernel rotates
-/// through the ready list, so three calls see all five (§5.3). `poll_into` does the same with
+/// through the ready list, so three calls see all five. `poll_into` does the same with
 /// room for 2.
 #[test]
 fn maxevents_rotates_through_ready_descriptors() {
@@ -703,7 +702,7 @@ fn rdhup_only_if_asked_for() {
 // ---- beyond CPython: threads and descriptors
 
 /// A `register` from this thread, while another is blocked in `poll(None)` on the same
-/// instance, takes effect at once and wakes it (§10).
+/// instance, takes effect at once and wakes it.
 #[test]
 fn register_from_another_thread_wakes_a_blocked_poll() {
     let ep = Arc::new(new());
@@ -727,7 +726,7 @@ fn register_from_another_thread_wakes_a_blocked_poll() {
     waiter.join().unwrap();
 }
 
-/// epoll watches the open file, not the number (§5.2): registered, duplicated, then closed,
+/// epoll watches the open file, not the number: registered, duplicated, then closed,
 /// a descriptor keeps reporting under its closed number; `unregister` of that number is
 /// EBADF and of the duplicate ENOENT; closing the duplicate ends it.
 #[test]

@@ -137,17 +137,6 @@ fn echo(message: &[u8]) -> Vec<u8> {
     message.to_vec()
 }
 
-/// The exit status of an example run with `args` only (no `--port 0`).
-fn exit_code(name: &str, args: &[&str]) -> Option<i32> {
-    Command::new(example_binary(name))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .code()
-}
-
 /// The poll echo server's Python client (Python 2: `raw_input`, `print` statements),
 /// unchanged but for the port, if the reference material is there.
 fn python2_echo_client(port: u16) -> Option<String> {
@@ -237,9 +226,9 @@ fn poll_server_serves_the_original_python_client() {
 
 #[test]
 fn poll_server_refuses_bad_arguments() {
-    assert_eq!(exit_code("poll_server", &["--port", "nope"]), Some(2));
-    assert_eq!(exit_code("poll_server", &["--port"]), Some(2));
-    assert_eq!(exit_code("poll_server", &["--bogus"]), Some(2));
+    assert_refuses_arguments("poll_server", &["--port", "nope"]);
+    assert_refuses_arguments("poll_server", &["--port"]);
+    assert_refuses_arguments("poll_server", &["--bogus"]);
 }
 
 // ---- poll_echo_server ------------------------------------------------------------------
@@ -283,8 +272,8 @@ fn poll_echo_server_serves_the_original_python_client() {
 
 #[test]
 fn poll_echo_server_refuses_bad_arguments() {
-    assert_eq!(exit_code("poll_echo_server", &["--port", "70000"]), Some(2));
-    assert_eq!(exit_code("poll_echo_server", &["extra"]), Some(2));
+    assert_refuses_arguments("poll_echo_server", &["--port", "70000"]);
+    assert_refuses_arguments("poll_echo_server", &["extra"]);
 }
 
 // ---- the epoll examples (Linux) ----------------------------------------------------------
@@ -354,7 +343,7 @@ mod epoll {
 
     #[test]
     fn et_server_refuses_bad_arguments() {
-        assert_eq!(exit_code("epoll_et_server", &["--port", "-1"]), Some(2));
+        assert_refuses_arguments("epoll_et_server", &["--port", "-1"]);
     }
 
     /// 32 clients on threads of their own, 20 exchanges each, all at once: every echo must
@@ -406,14 +395,8 @@ mod epoll {
 
     #[test]
     fn oneshot_pool_refuses_bad_arguments() {
-        assert_eq!(
-            exit_code("epoll_oneshot_pool", &["--workers", "0"]),
-            Some(2)
-        );
-        assert_eq!(exit_code("epoll_oneshot_pool", &["--workers=x"]), Some(2));
-        assert_eq!(
-            exit_code("epoll_oneshot_pool", &["--port", "nope"]),
-            Some(2)
-        );
+        assert_refuses_arguments("epoll_oneshot_pool", &["--workers", "0"]);
+        assert_refuses_arguments("epoll_oneshot_pool", &["--workers=x"]);
+        assert_refuses_arguments("epoll_oneshot_pool", &["--port", "nope"]);
     }
 }

@@ -117,11 +117,7 @@ fn serves_interleaved_clients(name: &str, reply: fn(&[u8]) -> Vec<u8>) {
     for (i, client) in clients.iter_mut().enumerate() {
         let message = format!("last word of client {i}").into_bytes();
         let expected = reply(&message);
-        assert_eq!(
-            exchange(client, &message, expected.len()),
-            expected,
-            "{name}"
-        );
+        assert_replies(client, &message, &expected, name);
     }
     running.stop();
 }
@@ -166,11 +162,7 @@ fn survives_vanishing_clients(name: &str, reply: fn(&[u8]) -> Vec<u8>) {
         for client in [&mut stayer, &mut newcomer] {
             let message = format!("still there? {round}").into_bytes();
             let expected = reply(&message);
-            assert_eq!(
-                exchange(client, &message, expected.len()),
-                expected,
-                "{name}"
-            );
+            assert_replies(client, &message, &expected, name);
         }
     }
     running.stop();
@@ -327,13 +319,7 @@ fn bad_arguments_are_refused_with_status_2() {
             &["--port=70000"],
             &["--verbose"],
         ] {
-            let status = Command::new(example_binary(name))
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
-            assert_eq!(status.code(), Some(2), "{name} {args:?}");
+            assert_refuses_arguments(name, args);
         }
     }
 }

@@ -103,10 +103,5 @@ fn a_client_that_sends_a_lot_before_reading_gets_it_all_back() {
 
 #[test]
 fn bad_arguments_are_refused() {
-    let output = std::process::Command::new(example_binary("threaded_server"))
-        .args(["--threads", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid thread count"));
+    assert_refuses_arguments("threaded_server", &["--threads", "0"]);
 }

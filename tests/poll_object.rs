@@ -1,7 +1,7 @@
 //! Python's `select.poll()` object as [`ioselectors::select::Poll`]: CPython's
-//! `Lib/test/test_poll.py` (3.11) ported, plus what it does not cover (spec §4, §9, §13.8 of
-//! python-select-module-spec.md). Runs on Unix (poll(2)) and Windows (`WSAPoll`, sockets
-//! only), where Python has no poll object at all.
+//! `Lib/test/test_poll.py` (3.11) ported, plus what it does not cover: how CPython's poll
+//! object behaves, and the readiness each kind of fd reports. Runs on Unix (poll(2)) and
+//! Windows (`WSAPoll`, sockets only), where Python has no poll object at all.
 //!
 //! Ported from test_poll.py:
 //! * `test_poll1` → `many_pipes_written_and_read_in_turn` (Windows: socket pairs).
@@ -429,7 +429,7 @@ fn closed_after_register_reports_pollnval_until_unregistered() {
     assert!(p.poll(ZERO).unwrap().is_empty());
 }
 
-/// Mask 0 asks for nothing, yet a hang-up is reported (§9).
+/// Mask 0 asks for nothing, yet a hang-up is reported.
 // Unix only: WSAPoll's hang-up reporting on an empty mask is not what this checks.
 #[cfg(unix)]
 #[test]
@@ -479,8 +479,8 @@ fn pollpri_for_msg_oob() {
     assert!(p.poll(ZERO).unwrap().is_empty());
 }
 
-/// A failed non-blocking connect reports `POLLERR` and `POLLHUP` (§9: Linux gives both, with
-/// the readiness bits asked for).
+/// A failed non-blocking connect reports `POLLERR` and `POLLHUP` (Linux gives both, with the
+/// readiness bits asked for).
 // Unix only: WSAPoll did not report a failed connect before Windows 10 2004.
 #[cfg(unix)]
 #[test]
@@ -530,7 +530,7 @@ fn poll_into_clears_and_counts() {
     assert!(ready.is_empty());
 }
 
-/// Regular files are ready for reading and writing on every call (§4.1).
+/// Regular files are ready for reading and writing on every call.
 // Unix only: Windows polls sockets only.
 #[cfg(unix)]
 #[test]
@@ -544,7 +544,7 @@ fn regular_file_reports_in_and_out_every_call() {
 }
 
 /// A number closed and reused by another file reports the new file's readiness under the
-/// same number, with no POLLNVAL left (§4.1).
+/// same number, with no POLLNVAL left.
 // Unix only: Windows does not let a test pick a handle's value.
 #[cfg(unix)]
 #[test]
@@ -566,7 +566,7 @@ fn reused_number_reports_the_new_file() {
 }
 
 /// Any mask the kernel takes goes through unchanged: `0xffff` on a socket pair reports
-/// `OUT | WRNORM | WRBAND` (§4, observed on Linux).
+/// `OUT | WRNORM | WRBAND` (observed on Linux).
 // Linux only: the bit values, and what the kernel answers, are Linux's.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]

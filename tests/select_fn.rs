@@ -1,6 +1,7 @@
 //! Python's `select.select()` as [`ioselectors::select::select`] and `select_into`: CPython's
-//! `Lib/test/test_select.py` (3.11) ported, plus what it does not cover (spec §3, §9, §13.8 of
-//! python-select-module-spec.md). Runs on Unix and on Windows (sockets only there).
+//! `Lib/test/test_select.py` (3.11) ported, plus what it does not cover: how CPython's
+//! `select()` behaves, and which lists each kind of fd lands in. Runs on Unix and on Windows
+//! (sockets only there).
 //!
 //! Ported from test_select.py:
 //! * `test_errno` → `closed_fd_fails_the_whole_call_with_ebadf` (Unix: a closed fd number).
@@ -65,7 +66,7 @@ fn positions<T>(found: &[&T], list: &[T]) -> Vec<usize> {
 
 // ---- test_errno
 
-/// A closed fd makes the whole call fail with EBADF, even when other items are ready (§3),
+/// A closed fd makes the whole call fail with EBADF, even when other items are ready,
 /// whichever list it is in.
 // Unix only: needs a closed descriptor number that stays closed (`lonely`).
 #[cfg(unix)]
@@ -187,7 +188,7 @@ fn reads_a_writer_to_the_end_with_growing_timeouts() {
 // ---- beyond CPython
 
 /// One urgent byte (`MSG_OOB`) lands in xlist, and stays there until it is read with
-/// `MSG_OOB` (§3). On Linux it is not readable in the normal sense (§9: "w, x").
+/// `MSG_OOB`. On Linux it is not readable in the normal sense (only writable and exceptional).
 #[test]
 fn oob_data_lands_in_xlist_until_read_with_msg_oob() {
     let (server, client) = tcp_pair();
@@ -453,7 +454,7 @@ fn reused_number_reports_the_new_file() {
     assert_eq!(w.len(), 1);
 }
 
-/// A failed non-blocking connect: readable and writable, not exceptional, on Linux (§3);
+/// A failed non-blocking connect: readable and writable, not exceptional, on Linux;
 /// on Windows only exceptional (the reason `selectors` passes the write list as xlist there).
 #[test]
 fn failed_connect() {

@@ -1,6 +1,6 @@
 //! Under strace, on `DefaultSelector` (epoll): a steady-state `select()` is exactly one
 //! `epoll_wait`-family syscall; a data-only `modify` makes none; an events-changing `modify`
-//! is one `epoll_ctl`. The test re-runs itself as a child under `strace -f` and reads the
+//! is one `epoll_ctl` (with the `linux_5_11` feature, the wait is `epoll_pwait2`). The test re-runs itself as a child under `strace -f` and reads the
 //! child's trace between marker syscalls.
 // Linux only: strace, and the epoll path it checks.
 #![cfg(any(target_os = "linux", target_os = "android"))]
@@ -105,7 +105,12 @@ fn syscalls_per_call() {
         "{} syscalls for {CALLS} selects: {first:?}…",
         selects.len()
     );
-    let waits = ["epoll_wait", "epoll_pwait", "epoll_pwait2"];
+    // With the `linux_5_11` feature, every wait is epoll_pwait2 (nanosecond timeouts).
+    let waits: &[&str] = if cfg!(feature = "linux_5_11") {
+        &["epoll_pwait2"]
+    } else {
+        &["epoll_wait", "epoll_pwait"]
+    };
     assert!(
         selects.iter().all(|name| waits.contains(name)),
         "{first:?}…"

@@ -6,7 +6,7 @@
 //!
 //! Each workload runs every contender in the same process, interleaved round by round, and
 //! reports medians and ratios (never absolute targets). CPython's numbers come from
-//! `bench/python_selectors.py`, run as a subprocess in the same run. The results, the targets
+//! `benches/selectors/python_selectors.py`, run as a subprocess in the same run. The results, the targets
 //! (met / not met) and a log-log plot of dispatch cost against N are written to
 //! `docs/benchmarks.md` and `docs/dispatch.svg`.
 //!

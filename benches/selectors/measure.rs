@@ -153,7 +153,7 @@ pub fn raise_fd_limit() {
 }
 
 /// 10,000 socket pairs, or as many as RLIMIT_NOFILE allows: the same rule as
-/// `bench/python_selectors.py`, so both measure the same N.
+/// `benches/selectors/python_selectors.py`, so both measure the same N.
 pub fn largest_n() -> usize {
     let mut limit = libc::rlimit {
         rlim_cur: 0,

@@ -74,7 +74,7 @@ pub fn run(plan: &Plan) -> Vec<Row> {
 
 /// N non-blocking socket pairs whose readers take the lowest free descriptors: each writer
 /// is moved to a number at or above FD_SETSIZE, so that 1,000 readers fit in select()'s
-/// range (`bench/python_selectors.py` lays its pairs out the same way). Where RLIMIT_NOFILE
+/// range (`benches/selectors/python_selectors.py` lays its pairs out the same way). Where RLIMIT_NOFILE
 /// forbids the move, the writer stays where it is.
 fn packed_pairs(n: usize) -> Vec<(UnixStream, UnixStream)> {
     (0..n)

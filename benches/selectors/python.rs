@@ -1,4 +1,4 @@
-//! CPython's numbers: `bench/python_selectors.py`, run as a subprocess in the same run.
+//! CPython's numbers: `benches/selectors/python_selectors.py`, run as a subprocess in the same run.
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -15,13 +15,13 @@ pub fn run(quick: bool) -> Option<Python> {
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let mut command = Command::new("python3");
     command
-        .arg(root.join("bench/python_selectors.py"))
+        .arg(root.join("benches/selectors/python_selectors.py"))
         .arg("--json")
         .arg(&out);
     if quick {
         command.arg("--quick");
     }
-    println!("CPython (bench/python_selectors.py):");
+    println!("CPython (benches/selectors/python_selectors.py):");
     match command.status() {
         Ok(status) if status.success() => {}
         Ok(status) => {

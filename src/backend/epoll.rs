@@ -48,14 +48,7 @@ enum WorkingSet {
 }
 
 fn flags(events: Events) -> EpollFlags {
-    let mut flags = EpollFlags::empty();
-    if events.contains(Events::READ) {
-        flags |= EpollFlags::IN;
-    }
-    if events.contains(Events::WRITE) {
-        flags |= EpollFlags::OUT;
-    }
-    flags
+    super::interest(events, EpollFlags::IN, EpollFlags::OUT)
 }
 
 /// The data word: the tag in the high half, the number in the low half.
@@ -63,18 +56,9 @@ fn data(fd: RawFd, tag: Tag) -> u64 {
     u64::from(tag) << 32 | u64::from(fd as u32)
 }
 
-/// Anything but plain IN (HUP, ERR, RDHUP, PRI) counts as writable, and anything but plain
-/// OUT as readable — CPython's translation; the registry then masks by interest.
 #[inline(always)]
 fn readiness(flags: EpollFlags) -> Events {
-    let mut events = Events::empty();
-    if !(flags - EpollFlags::IN).is_empty() {
-        events |= Events::WRITE;
-    }
-    if !(flags - EpollFlags::OUT).is_empty() {
-        events |= Events::READ;
-    }
-    events
+    super::readiness(flags, EpollFlags::IN, EpollFlags::OUT)
 }
 
 impl EpollBackend {

@@ -16,6 +16,7 @@
 
 use crate::source::{BorrowedSource, RawSource};
 use crate::{Events, SelectorError};
+use bitflags::Flags;
 use std::fmt::Debug;
 use std::io;
 use std::time::Duration;
@@ -205,4 +206,31 @@ impl MaybeDead {
     pub(crate) fn get(&self) -> usize {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
+}
+
+/// The kernel's flags for `events`, given its bits for reading and for writing.
+fn interest<F: Flags>(events: Events, read: F, write: F) -> F {
+    let mut flags = F::empty();
+    if events.contains(Events::READ) {
+        flags = flags.union(read);
+    }
+    if events.contains(Events::WRITE) {
+        flags = flags.union(write);
+    }
+    flags
+}
+
+/// What the kernel reported, as Events: anything but plain read readiness (hang-up, error,
+/// urgent data, a closed descriptor) counts as writable, and anything but plain write
+/// readiness as readable (CPython's translation). The selector masks it by interest.
+#[inline(always)]
+fn readiness<F: Flags + Copy>(flags: F, plain_read: F, plain_write: F) -> Events {
+    let mut events = Events::empty();
+    if !flags.difference(plain_read).is_empty() {
+        events |= Events::WRITE;
+    }
+    if !flags.difference(plain_write).is_empty() {
+        events |= Events::READ;
+    }
+    events
 }

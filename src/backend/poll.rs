@@ -28,28 +28,16 @@ pub struct PollBackend {
 }
 
 fn flags(events: Events) -> PollFlags {
-    let mut flags = PollFlags::empty();
-    if events.contains(Events::READ) {
-        flags |= PollFlags::IN;
-    }
-    if events.contains(Events::WRITE) {
-        flags |= PollFlags::OUT;
-    }
-    flags
+    super::interest(events, PollFlags::IN, PollFlags::OUT)
 }
 
-/// Anything but plain read readiness (HUP, ERR, NVAL, PRI) counts as writable, anything but
-/// plain OUT as readable: CPython's translation. The registry masks it by interest.
 #[inline(always)]
 fn readiness(flags: PollFlags) -> Events {
-    let mut events = Events::empty();
-    if !(flags - PollFlags::IN - PollFlags::RDNORM).is_empty() {
-        events |= Events::WRITE;
-    }
-    if !(flags - PollFlags::OUT - PollFlags::WRNORM).is_empty() {
-        events |= Events::READ;
-    }
-    events
+    super::readiness(
+        flags,
+        PollFlags::IN | PollFlags::RDNORM,
+        PollFlags::OUT | PollFlags::WRNORM,
+    )
 }
 
 impl Os for PollBackend {

@@ -1,6 +1,7 @@
 //! Python's `select.epoll` (Linux, Android): level-triggered, edge-triggered and one-shot
 //! readiness from one kernel object, straight through rustix.
 
+use crate::deadline::wait_until;
 use crate::error::invalid_input;
 use crate::source::{lend_number, Fileno};
 use crate::timespec::to_timespec;
@@ -283,7 +284,7 @@ impl Epoll {
         events: &mut EpollEvents,
     ) -> io::Result<usize> {
         events.check_capacity()?;
-        super::retry_interrupted(timeout, |timeout| self.wait(timeout, events), || 0)
+        wait_until(timeout, |timeout| self.wait(timeout, events))
     }
 
     /// One `epoll_wait`: `EINTR` is returned, not retried (the registry has its own loop).

@@ -10,8 +10,9 @@
 //! (clippy and rustdoc with `--target`), and its tests run in the macOS and FreeBSD jobs of
 //! the crate's CI.
 
-use crate::deadline::Deadline;
+use crate::deadline::wait_until;
 use crate::error::invalid_input;
+use crate::timespec::to_timespec;
 use std::fmt;
 use std::io;
 use std::mem::{self, ManuallyDrop};
@@ -634,25 +635,18 @@ impl Kqueue {
         for change in changes {
             events.changes.push(change.to_raw()?);
         }
-        let deadline = Deadline::after(timeout);
-        let mut first = true;
-        loop {
-            let result = self.kevent(events, first, deadline.remaining());
-            first = false;
-            match result {
-                // Nothing yet and time left: the wait was capped (at 24.8 days) or woke
-                // early. Wait for the rest.
-                Ok(0) if events.capacity > 0 && !deadline.has_passed() => {}
-                Ok(n) => return Ok(n),
-                // PEP 475. The changes were applied: the next call has none.
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {
-                    if deadline.has_passed() {
-                        return Ok(0);
-                    }
-                }
-                Err(err) => return Err(err),
-            }
+        if events.capacity == 0 {
+            // No room for results: the kernel applies the changes and returns at once,
+            // whatever the timeout.
+            return self.kevent(events, true, None);
         }
+        let mut first = true;
+        wait_until(timeout, |timeout| {
+            // The changes are applied by the first call only: the kernel would fail an
+            // `EV_DELETE` given twice.
+            let apply = std::mem::replace(&mut first, false);
+            self.kevent(events, apply, timeout)
+        })
     }
 
     /// Like [`control`](Self::control), but returns a new `Vec` of at most `max_events`
@@ -685,7 +679,7 @@ impl Kqueue {
         let nchanges = if apply { changes.len() } else { 0 };
         // Panics if the caller reserved too little: the kernel writes only here.
         let room = &mut results.spare_capacity_mut()[..capacity];
-        let timespec = timeout.map(to_timespec);
+        let timespec = timeout.map(to_libc_timespec);
         let timespec_ptr = timespec
             .as_ref()
             .map_or(ptr::null(), |timespec| timespec as *const libc::timespec);
@@ -757,12 +751,14 @@ impl Kqueue {
     }
 }
 
-/// The wait's timeout, exactly. Longer waits than `time_t` holds cannot occur: `Deadline`
-/// caps each wait at `i32::MAX` milliseconds.
-fn to_timespec(timeout: Duration) -> libc::timespec {
+/// The wait's timeout, exactly, in libc's type (`kevent` is called through libc). Longer
+/// waits than a 32-bit `time_t` holds cannot occur: `wait_until` caps each wait at
+/// `i32::MAX` milliseconds.
+fn to_libc_timespec(timeout: Duration) -> libc::timespec {
+    let timespec = to_timespec(timeout);
     libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        tv_sec: timespec.tv_sec as libc::time_t,
+        tv_nsec: timespec.tv_nsec as libc::c_long,
     }
 }
 

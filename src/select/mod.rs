@@ -39,8 +39,7 @@
 //!   allocation. Where the kernel caps the results of one call (epoll's and kqueue's
 //!   `maxevents`), the cap is the storage's capacity: `EpollEvents::with_capacity(n)`,
 //!   `KqueueEvents::with_capacity(n)`. Elsewhere every ready entry is reported, and the
-//!   storage (a `Vec`, or a [`Selected`] for `select`'s three lists) grows to hold them. The
-//!   selectors' `select_into` and `select_fds_into` follow the same rule.
+//!   storage (a `Vec`, or a [`Selected`] for `select`'s three lists) grows to hold them.
 //!
 //! `devpoll` (Solaris, illumos) is not offered: neither `libc` nor `rustix` binds `/dev/poll`,
 //! its errors surface late (at `poll`, not at `register`), and illumos has better: [`Poll`]
@@ -48,12 +47,8 @@
 //!
 //! **What is verified where.** `select()`, `Poll` and `Epoll` run their tests on Linux, and
 //! `select()` and `Poll` also under Wine as Windows. kqueue cannot run on Linux: it is
-//! type-checked here for Apple and every BSD (OpenBSD and DragonFly with std built from
-//! source), and its tests run in the macOS and FreeBSD jobs of the crate's GitHub workflow.
-
-use crate::deadline::Deadline;
-use std::io;
-use std::time::Duration;
+//! type-checked there for Apple and every BSD, and its tests run in the macOS and FreeBSD
+//! jobs of the crate's GitHub workflow.
 
 mod poll;
 pub(crate) use poll::PollArray;
@@ -77,26 +72,5 @@ cfg_if::cfg_if! {
     ))] {
         mod kqueue;
         pub use kqueue::*;
-    }
-}
-
-/// PEP 475: runs `wait` with the time left until the deadline, again after every `EINTR`;
-/// once the deadline has passed, returns `nothing()` instead of waiting again.
-#[inline(always)]
-pub(crate) fn retry_interrupted<R>(
-    timeout: Option<Duration>,
-    mut wait: impl FnMut(Option<Duration>) -> io::Result<R>,
-    nothing: impl FnOnce() -> R,
-) -> io::Result<R> {
-    let deadline = Deadline::after(timeout);
-    loop {
-        match wait(deadline.remaining()) {
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
-                if deadline.has_passed() {
-                    return Ok(nothing());
-                }
-            }
-            result => return result,
-        }
     }
 }

@@ -1,5 +1,6 @@
 //! Python's `select.poll()` object: poll(2) through rustix on Unix, `WSAPoll` on Windows.
 
+use crate::deadline::wait_until;
 use crate::fd_map::FdMap;
 use crate::source::{self, AsSource, Fileno, RawSource};
 use crate::SelectorError;
@@ -246,7 +247,7 @@ impl Poll {
         ready: &mut Vec<(RawSource, PollFlags)>,
     ) -> io::Result<usize> {
         ready.clear();
-        let count = super::retry_interrupted(timeout, |timeout| self.wait(timeout), || 0)?;
+        let count = wait_until(timeout, |timeout| self.wait(timeout))?;
         ready.extend(self.fired(count));
         Ok(ready.len())
     }
@@ -350,110 +351,10 @@ cfg_if::cfg_if! {
     if #[cfg(unix)] {
         // rustix's flags are `u16` on Linux and `c_short` elsewhere: the casts are needed there.
         #[allow(clippy::unnecessary_cast)]
-        mod sys {
-            use super::PollFlags;
-            use crate::source::{lend_number, RawSource};
-            use crate::timespec::to_timespec;
-            use crate::SelectorError;
-            use rustix::event::{PollFd, PollFlags as Kernel};
-            use std::io;
-            use std::os::unix::io::{AsFd, AsRawFd};
-            use std::time::Duration;
-
-            pub(super) const IN: u16 = Kernel::IN.bits() as u16;
-            pub(super) const PRI: u16 = Kernel::PRI.bits() as u16;
-            pub(super) const OUT: u16 = Kernel::OUT.bits() as u16;
-            pub(super) const ERR: u16 = Kernel::ERR.bits() as u16;
-            pub(super) const HUP: u16 = Kernel::HUP.bits() as u16;
-            pub(super) const NVAL: u16 = Kernel::NVAL.bits() as u16;
-            pub(super) const RDNORM: u16 = Kernel::RDNORM.bits() as u16;
-            pub(super) const RDBAND: u16 = Kernel::RDBAND.bits() as u16;
-            pub(super) const WRNORM: u16 = Kernel::WRNORM.bits() as u16;
-            pub(super) const WRBAND: u16 = Kernel::WRBAND.bits() as u16;
-
-            pub(super) type Entry = PollFd<'static>;
-
-            /// The kernel's entry for `fd`. poll(2) only looks the number up: a closed fd
-            /// comes back as POLLNVAL, a reused number reports the new file's readiness.
-            pub(super) fn entry(fd: RawSource, mask: PollFlags) -> Result<Entry, SelectorError> {
-                let fd = lend_number(fd)?;
-                Ok(PollFd::from_borrowed_fd(fd, Kernel::from_bits_retain(mask.bits() as _)))
-            }
-
-            pub(super) fn fd_of(entry: &Entry) -> RawSource {
-                entry.as_fd().as_raw_fd()
-            }
-
-
-            #[inline(always)]
-            pub(super) fn revents(entry: &Entry) -> PollFlags {
-                PollFlags::from_bits_retain(entry.revents().bits() as u16)
-            }
-
-            #[inline(always)]
-            pub(super) fn poll(entries: &mut [Entry], timeout: Option<Duration>) -> io::Result<usize> {
-                Ok(rustix::event::poll(entries, timeout.map(to_timespec).as_ref())?)
-            }
-        }
+        mod unix;
+        use unix as sys;
     } else if #[cfg(windows)] {
-        mod sys {
-            use super::PollFlags;
-            use crate::source::RawSource;
-            use crate::SelectorError;
-            use std::io;
-            use std::time::Duration;
-            use windows_sys::Win32::Networking::WinSock::{self, SOCKET, SOCKET_ERROR, WSAPOLLFD};
-
-            pub(super) const IN: u16 = (WinSock::POLLRDNORM | WinSock::POLLRDBAND) as u16;
-            pub(super) const PRI: u16 = WinSock::POLLPRI as u16;
-            pub(super) const OUT: u16 = WinSock::POLLOUT as u16;
-            pub(super) const ERR: u16 = WinSock::POLLERR as u16;
-            pub(super) const HUP: u16 = WinSock::POLLHUP as u16;
-            pub(super) const NVAL: u16 = WinSock::POLLNVAL as u16;
-            pub(super) const RDNORM: u16 = WinSock::POLLRDNORM as u16;
-            pub(super) const RDBAND: u16 = WinSock::POLLRDBAND as u16;
-            pub(super) const WRNORM: u16 = WinSock::POLLWRNORM as u16;
-            pub(super) const WRBAND: u16 = WinSock::POLLWRBAND as u16;
-
-            /// What `WSAPoll` accepts in `events`: anything else (`POLLPRI`) is `WSAEINVAL`.
-            const ACCEPTED: u16 = RDNORM | RDBAND | WRNORM;
-
-            pub(super) type Entry = WSAPOLLFD;
-
-            pub(super) fn entry(fd: RawSource, mask: PollFlags) -> Result<Entry, SelectorError> {
-                crate::source::check_number(fd)?;
-                Ok(WSAPOLLFD { fd: fd as SOCKET, events: (mask.bits() & ACCEPTED) as i16, revents: 0 })
-            }
-
-            pub(super) fn fd_of(entry: &Entry) -> RawSource {
-                entry.fd as RawSource
-            }
-
-
-            #[inline(always)]
-            pub(super) fn revents(entry: &Entry) -> PollFlags {
-                PollFlags::from_bits_retain(entry.revents as u16)
-            }
-
-            pub(super) fn poll(entries: &mut [Entry], timeout: Option<Duration>) -> io::Result<usize> {
-                if entries.is_empty() {
-                    // WSAPoll refuses an empty array: wait for the timeout, as on Unix.
-                    crate::deadline::sleep_without_sources(timeout);
-                    return Ok(0);
-                }
-                // Whole milliseconds, rounded up so the wait is never shorter than asked.
-                let millis = timeout.map_or(-1, |t| {
-                    let millis = (t.as_nanos() + 999_999) / 1_000_000;
-                    i32::try_from(millis).unwrap_or(i32::MAX)
-                });
-                // SAFETY: `entries` is a valid array of `entries.len()` WSAPOLLFD for the call.
-                let ready = unsafe { WinSock::WSAPoll(entries.as_mut_ptr(), entries.len() as u32, millis) };
-                if ready == SOCKET_ERROR {
-                    // SAFETY: reads the calling thread's last Winsock error; no preconditions.
-                    return Err(io::Error::from_raw_os_error(unsafe { WinSock::WSAGetLastError() }));
-                }
-                Ok(ready as usize)
-            }
-        }
+        mod wsapoll;
+        use wsapoll as sys;
     }
 }

@@ -1,5 +1,5 @@
 //! The conformance cases: CPython's `test_selectors.py` (BaseSelectorTestCase, and the
-//! backend tests that apply to every backend here) plus the extra cases of tests.md §7.
+//! backend tests that apply to every backend here) plus extra edge cases CPython does not test.
 //! Each takes a fresh selector, so the suite runs unchanged on every backend.
 
 use super::*;
@@ -272,7 +272,7 @@ pub fn modify_refused_keeps_registration(mut s: Selector<impl Backend, Data>) {
     s.unregister(r).unwrap();
 }
 
-/// §7.2: an invalid mask is refused by modify, and the registration stays as it was.
+/// An invalid mask is refused by modify, and the registration stays as it was.
 pub fn modify_invalid_events_keeps_registration(mut s: Selector<impl Backend, Data>) {
     let (rd, _wr) = pair();
     let key = s.register(&rd, EVENT_READ, "old").unwrap().clone();
@@ -371,7 +371,7 @@ pub fn get_key(mut s: Selector<impl Backend, Data>) {
     );
 }
 
-// ---- test_get_map (and §7.7: the view is live)
+// ---- test_get_map (and that the view is live)
 pub fn get_map(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     {
@@ -420,7 +420,7 @@ pub fn select(mut s: Selector<impl Backend, Data>) {
     assert_eq!(result, vec![(wr_key, EVENT_WRITE)]);
 }
 
-// ---- test_select_read_write (§7.9): one entry with both events, also on kqueue.
+// ---- test_select_read_write: one entry with both events, also on kqueue.
 pub fn select_read_write(mut s: Selector<impl Backend, Data>) {
     let (sock1, mut sock2) = pair();
     sock2.write_all(b"foo").unwrap();
@@ -517,7 +517,7 @@ pub fn empty_select_timeout(mut s: Selector<impl Backend, Data>) {
     assert_full_wait(&mut s, Duration::from_secs(1));
 }
 
-/// §7.1: a sub-millisecond timeout is rounded up, never down to a busy poll.
+/// A sub-millisecond timeout is rounded up, never down to a busy poll.
 pub fn sub_millisecond_timeout(mut s: Selector<impl Backend, Data>) {
     let (rd, _wr) = pair();
     s.register(&rd, EVENT_READ, "rd").unwrap();
@@ -526,7 +526,7 @@ pub fn sub_millisecond_timeout(mut s: Selector<impl Backend, Data>) {
     }
 }
 
-/// §7.4: a registered fd closed without unregistering is still registered (a stale key):
+/// A registered fd closed without unregistering is still registered (a stale key):
 /// its reused number is refused until the stale key is unregistered.
 pub fn stale_registration_after_close(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
@@ -580,7 +580,7 @@ fn reuse_number(r: RawSource) -> std::net::UdpSocket {
     }
 }
 
-/// §7.8: keys are snapshots, and a handler may register, modify and unregister while it
+/// Keys are snapshots, and a handler may register, modify and unregister while it
 /// walks the list that `select()` returned.
 pub fn snapshot_and_callbacks(mut s: Selector<impl Backend, Data>) {
     let (a, mut a_peer) = pair();
@@ -639,7 +639,7 @@ pub fn masked_by_interest(mut s: Selector<impl Backend, Data>) {
     assert!(s.select(ZERO).unwrap().is_empty());
 }
 
-/// Hang-up counts as ready for what was registered (§7.5, the cases every backend shares).
+/// Hang-up counts as ready for what was registered (the cases every backend shares).
 pub fn hangup_is_ready(mut s: Selector<impl Backend, Data>) {
     let (rd, wr) = pair();
     let key = s.register(&rd, EVENT_READ, "rd").unwrap().clone();

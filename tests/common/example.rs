@@ -78,6 +78,23 @@ impl Server {
     }
 }
 
+/// Runs example `name` with `args` and checks that it refuses them as a command-line tool
+/// does: exit status 2, with a message on stderr.
+pub fn assert_refuses_arguments(name: &str, args: &[&str]) {
+    let output = Command::new(example_binary(name))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{name} {args:?}");
+    assert!(!output.stderr.is_empty(), "{name} {args:?}: no message");
+}
+
+/// Sends `message` and checks that the reply is `expected`, naming `who` if it is not.
+pub fn assert_replies(stream: &mut TcpStream, message: &[u8], expected: &[u8], who: &str) {
+    assert_eq!(exchange(stream, message, expected.len()), expected, "{who}");
+}
+
 /// Sends `message` and reads exactly `reply_len` bytes back.
 pub fn exchange(stream: &mut TcpStream, message: &[u8], reply_len: usize) -> Vec<u8> {
     stream.write_all(message).unwrap();

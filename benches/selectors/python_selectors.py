@@ -20,8 +20,8 @@ several samples, each sample being the mean over a batch of ~30 ms of calls
 (Python loop overhead included: this is the cost a Python program pays).
 
 Run:
-    python3 bench/python_selectors.py --json target/bench/python.json
-    python3 bench/python_selectors.py --quick      # short smoke run
+    python3 benches/selectors/python_selectors.py --json target/bench/python.json
+    python3 benches/selectors/python_selectors.py --quick      # short smoke run
 Only the standard library is used.
 """
 import argparse
