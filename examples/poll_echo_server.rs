@@ -20,182 +20,75 @@
 //! `exit` and press Ctrl-D instead of Enter. `--port 0` picks a free port; the first line
 //! printed is `listening on ADDRESS`.
 //!
-//! Where the Python would crash or spin when a client misbehaves, this port keeps the
-//! Python's shape, says so in a `// Python:` comment, and closes only that connection. It
-//! runs on Unix and on Windows, where `Poll` is `WSAPoll` and `POLLPRI` is never reported.
+//! As in Python, one socket type (`socket2::Socket`) serves the listener and the
+//! connections. Where the Python would crash or spin when a client misbehaves, this port says
+//! so in a comment and closes only that connection. It runs on Unix and on Windows, where
+//! `Poll` is `WSAPoll` and `POLLPRI` is never reported.
 
+mod args;
 use ioselectors::select::{Poll, POLLERR, POLLHUP, POLLIN, POLLPRI};
-use ioselectors::{AsSource, Fileno, RawSource};
-use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::time::Duration;
+use ioselectors::Fileno;
+use socket2::{Domain, Socket, Type};
+use std::{collections::HashMap, io::Read, io::Write, net::SocketAddr, time::Duration};
 
-/// The Python's port.
-const DEFAULT_PORT: u16 = 9002;
-
-/// Python: `poller.poll(20000)`: after this long without an event, the server stops.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Python: `sock.fileno()`, the number `poll` reports a socket by (a socket handle on
-/// Windows).
-fn fileno(sock: &impl AsSource) -> RawSource {
-    Fileno::fileno(&sock)
-}
-
-/// Python: `poller.unregister(cli); del _map[fd]; cli.close()`. Unregister first, while the
-/// number still names this socket; removing the socket from the map closes it.
-fn close(poller: &mut Poll, map: &mut HashMap<RawSource, TcpStream>, fd: RawSource) {
-    let _ = poller.unregister(fd);
-    map.remove(&fd);
-}
-
-fn main() -> io::Result<()> {
-    let port = port_from_args().unwrap_or_else(|message| {
-        eprintln!("{message}");
-        std::process::exit(2);
-    });
+fn main() -> std::io::Result<()> {
+    let port = args::port_from_args("poll_echo_server", 9002);
     let read_only_mask = POLLIN | POLLPRI | POLLHUP | POLLERR;
 
-    // Python: server_soc = socket(AF_INET, SOCK_STREAM); bind(('127.0.0.1', 9002));
-    // listen(2); setblocking(False). Rust's `bind` also listens (with a longer queue).
-    let server_soc = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+    let server_soc = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    server_soc.bind(&SocketAddr::from(([127, 0, 0, 1], port)).into())?;
+    server_soc.listen(2)?;
     server_soc.set_nonblocking(true)?;
-    println!("listening on {}", server_soc.local_addr()?);
-    io::stdout().flush()?;
+    args::announce(&server_soc)?;
 
-    // Python: poller = select.poll(); poller.register(server_soc, POLLIN); _map = {}
     let mut poller = Poll::new();
     poller.register(&server_soc, POLLIN);
-    let server_fd = fileno(&server_soc);
-    let mut map: HashMap<RawSource, TcpStream> = HashMap::new();
+    let mut map = HashMap::new();
 
     loop {
-        let events = poller.poll(Some(IDLE_TIMEOUT))?;
+        let events = poller.poll(Some(Duration::from_secs(20)))?;
         if events.is_empty() {
             println!("there is no events, exit.");
-            break;
+            return Ok(());
         }
         for (fd, event) in events {
-            if fd == server_fd {
+            if fd == (&server_soc).fileno() {
                 println!("server event: {} ", event.bits());
-                let (cli, addr) = match server_soc.accept() {
-                    Ok(accepted) => accepted,
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(err) => {
-                        eprintln!("accept failed: {err}");
-                        continue;
-                    }
-                };
-                println!("get connect from {addr}.");
-                if let Err(err) = cli.set_nonblocking(true) {
-                    eprintln!("cannot serve {addr}: {err}");
-                    continue;
+                // A client that has given up already is no reason to stop (Python stops).
+                if let Ok((cli, addr)) = server_soc.accept() {
+                    println!("get connect from {:?}.", addr.as_socket());
+                    cli.set_nonblocking(true)?;
+                    poller.register(&cli, read_only_mask);
+                    map.insert((&cli).fileno(), cli);
                 }
-                poller.register(&cli, read_only_mask);
-                map.insert(fileno(&cli), cli);
             } else {
                 println!("cli event: {} ", event.bits());
-                let Some(cli) = map.get_mut(&fd) else {
-                    continue;
-                };
-                // Python: `if event == select.POLLIN`: readable and nothing else. (On Windows
-                // POLLIN is POLLRDNORM | POLLRDBAND and WSAPoll reports POLLRDNORM alone, so
-                // "no bit outside POLLIN" is the portable way to say it.)
-                if POLLIN.contains(event) {
-                    let peer = cli
-                        .peer_addr()
-                        .map_or_else(|_| "?".to_string(), |addr| addr.to_string());
-                    let mut buf = [0u8; 1024];
-                    let data = match cli.read(&mut buf) {
-                        // Python: an empty recv (the client closed) is printed and echoed
-                        // like a message, and poll reports the same POLLIN again at once,
-                        // for ever: the server spins. A robust server would close the
-                        // connection on an empty read, as this port does.
-                        Ok(0) => {
-                            println!("get data from {peer}: (end of file)");
-                            close(&mut poller, &mut map, fd);
-                            continue;
-                        }
-                        Ok(n) => &buf[..n],
-                        Err(err)
-                            if matches!(
-                                err.kind(),
-                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                            ) =>
-                        {
-                            continue
-                        }
-                        // Python: recv raises (ECONNRESET when a client vanished with an
-                        // answer unread) and the whole server dies; a robust server would
-                        // close only that connection, as this port does.
-                        Err(err) => {
-                            eprintln!("fd {fd}: recv failed ({err}): closing it");
-                            close(&mut poller, &mut map, fd);
-                            continue;
-                        }
-                    };
-                    println!("get data from {peer}: {}", String::from_utf8_lossy(data));
-                    // Python: a message is whatever one recv returned, so `exit` is seen
-                    // only when it arrives alone; a robust server would frame its messages
-                    // (by lines, say) and look for the command in the stream.
-                    if data == b"exit" {
-                        close(&mut poller, &mut map, fd);
-                        continue;
-                    }
-                    // Python: cli.send(data) ignores how many bytes send took; a robust
-                    // server would keep the rest and send it when POLLOUT says it can (this
-                    // port reports a short send). It also raises when the client has gone;
-                    // this port closes only that connection.
-                    match cli.write(data) {
-                        Ok(sent) if sent < data.len() => {
-                            eprintln!("fd {fd}: sent only {sent} of {} bytes", data.len());
-                        }
-                        Ok(_) => {}
-                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                            eprintln!("fd {fd}: send would block: {} bytes lost", data.len());
-                        }
-                        Err(err) => {
-                            eprintln!("fd {fd}: send failed ({err}): closing it");
-                            close(&mut poller, &mut map, fd);
-                        }
-                    }
+                let cli = &map[&fd];
+                let mut data = [0; 1024];
+                // Python reads only on POLLIN alone, and spins on anything else: a hang-up,
+                // an error, the end of the stream or a reset (Python stops) close it here.
+                let n = if POLLIN.contains(event) {
+                    (&*cli).read(&mut data)
                 } else {
-                    // Python: any other event (POLLHUP or POLLERR once the client has gone,
-                    // POLLIN | POLLPRI for urgent data) is printed and dropped, and poll
-                    // reports it again at once, for ever: a busy loop. A robust server would
-                    // close the connection (or read the urgent byte), as this port closes it.
-                    eprintln!("fd {fd}: event {event:?}: closing it");
-                    close(&mut poller, &mut map, fd);
+                    Ok(0)
+                };
+                let peer = cli.peer_addr().ok().and_then(|addr| addr.as_socket());
+                match n {
+                    Ok(n) if n > 0 && &data[..n] != b"exit" => {
+                        println!(
+                            "get data from {peer:?}: {}",
+                            String::from_utf8_lossy(&data[..n])
+                        );
+                        // What the socket does not take is lost, as in Python.
+                        let _ = (&*cli).write(&data[..n]);
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                    _ => {
+                        poller.unregister(fd)?;
+                        map.remove(&fd);
+                    }
                 }
             }
         }
     }
-    // Python: server_soc.close(). Dropping the listener and the map closes every socket.
-    Ok(())
-}
-
-/// `--port N` or `--port=N` (0 picks a free port); anything else is refused with exit code 2.
-fn port_from_args() -> Result<u16, String> {
-    const USAGE: &str =
-        "usage: poll_echo_server [--port PORT]   (default 9002; 0 picks a free port)";
-    let mut port = DEFAULT_PORT;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = if arg == "--port" || arg == "-p" {
-            args.next()
-                .ok_or_else(|| format!("--port needs a value\n{USAGE}"))?
-        } else if let Some(value) = arg.strip_prefix("--port=") {
-            value.to_string()
-        } else if arg == "--help" || arg == "-h" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        } else {
-            return Err(format!("unknown argument {arg:?}\n{USAGE}"));
-        };
-        port = value
-            .parse()
-            .map_err(|_| format!("invalid port {value:?}\n{USAGE}"))?;
-    }
-    Ok(port)
 }

@@ -35,11 +35,16 @@ const LATE: Duration = Duration::from_secs(5);
 /// An empty list.
 const NONE: &[Stream] = &[];
 
+/// The list of references to `list`'s items that `select()` takes for items that cannot be
+/// cloned; it returns the ready ones among them.
+fn refs<T>(list: &[T]) -> Vec<&T> {
+    list.iter().collect()
+}
+
 /// Blocks until `source` is readable (data stays until read, so a later zero-timeout call
 /// sees it too).
 fn wait_readable(source: impl AsSource) {
-    let list = [source];
-    let (r, _, _) = select(&list, NONE, NONE, SOON).unwrap();
+    let (r, _, _) = select(&[source.as_source()], &[], &[], SOON).unwrap();
     assert_eq!(r.len(), 1, "not readable within {SOON:?}");
 }
 
@@ -102,7 +107,7 @@ fn closed_fd_fails_the_whole_call_with_ebadf() {
 /// afresh: a reused `Selected` keeps nothing of the previous call.
 #[test]
 fn returned_lists_are_new_on_every_call() {
-    let (r, w, x) = select(NONE, NONE, NONE, Some(Duration::from_millis(10))).unwrap();
+    let (r, w, x) = select::<&Stream>(&[], &[], &[], Some(Duration::from_millis(10))).unwrap();
     assert!(r.is_empty() && w.is_empty() && x.is_empty());
 
     let (a, mut peer) = pair();
@@ -165,7 +170,7 @@ fn reads_a_writer_to_the_end_with_growing_timeouts() {
     let mut received = Vec::new();
     let mut eof = false;
     for timeout in timeouts {
-        let (r, w, x) = select(&list, NONE, NONE, timeout).unwrap();
+        let (r, w, x) = select(&refs(&list), &[], &[], timeout).unwrap();
         assert!(w.is_empty() && x.is_empty());
         if r.is_empty() {
             assert!(timeout.is_some(), "a blocking select returned nothing");
@@ -196,10 +201,10 @@ fn oob_data_lands_in_xlist_until_read_with_msg_oob() {
         .send_out_of_band(b"!")
         .unwrap();
     let list = [&server];
-    let (_, _, x) = select(NONE, NONE, &list, SOON).unwrap();
+    let (_, _, x) = select(&[], &[], &refs(&list), SOON).unwrap();
     assert_eq!(positions(&x, &list), [0], "urgent data not reported");
     for _ in 0..2 {
-        let (r, w, x) = select(&list, &list, &list, ZERO).unwrap();
+        let (r, w, x) = select(&refs(&list), &refs(&list), &refs(&list), ZERO).unwrap();
         if cfg!(any(target_os = "linux", target_os = "android")) {
             assert!(r.is_empty(), "urgent data alone is not readable");
         }
@@ -221,7 +226,7 @@ fn oob_data_lands_in_xlist_until_read_with_msg_oob() {
     assert_eq!(n, 1);
     // SAFETY: recv_out_of_band wrote the one byte it reported (and it was initialised).
     assert_eq!(unsafe { byte[0].assume_init() }, b'!');
-    let (r, _, x) = select(&list, NONE, &list, ZERO).unwrap();
+    let (r, _, x) = select(&refs(&list), &[], &refs(&list), ZERO).unwrap();
     assert!(x.is_empty(), "urgent data was read");
     assert!(r.is_empty());
 }
@@ -242,7 +247,7 @@ fn results_are_callers_items_in_list_order_with_duplicates() {
     }
     let rlist = [&w2, &a, &w1, &a, &b];
     let wlist = [&b, &a_peer, &b];
-    let (r, w, x) = select(&rlist, &wlist, NONE, ZERO).unwrap();
+    let (r, w, x) = select(&refs(&rlist), &refs(&wlist), &[], ZERO).unwrap();
     assert_eq!(positions(&r, &rlist), [0, 1, 2, 3]);
     assert!(std::ptr::eq(*r[1], &a) && std::ptr::eq(*r[3], &a));
     assert_eq!(positions(&w, &wlist), [0, 1, 2]);
@@ -255,6 +260,38 @@ fn results_are_callers_items_in_list_order_with_duplicates() {
     assert_eq!(selected.writable(), [0, 1, 2]);
     assert!(selected.exceptional().is_empty());
     assert!(!selected.is_empty());
+}
+
+/// Python's semantics: the result is new lists of the caller's own objects (here `Rc`s of
+/// them), so the loop may append to and remove from the lists it passed while it walks the
+/// result; `remove_source` is `list.remove(sock)` (the first equal item only, `None` where
+/// Python raises) and `contains_source` is `sock in list`.
+#[test]
+fn results_are_the_callers_objects_and_the_lists_stay_free() {
+    use ioselectors::select::SourceList;
+    use std::rc::Rc;
+    let (a, mut a_peer) = pair();
+    let (b, _b_peer) = pair();
+    a_peer.write_all(b"x").unwrap();
+    wait_readable(&a);
+    let (a, b) = (Rc::new(a), Rc::new(b));
+    let mut rlist = vec![Rc::clone(&b), Rc::clone(&a), Rc::clone(&a)];
+    let (r, _, _) = select(&rlist, &[], &[], ZERO).unwrap();
+    assert_eq!(r.len(), 2);
+    for ready in r {
+        assert!(Rc::ptr_eq(&ready, &a), "the caller's own object");
+        let removed = rlist.remove_source(&ready).expect("listed");
+        assert!(Rc::ptr_eq(&removed, &a));
+        rlist.push(Rc::clone(&b)); // the list is free to grow meanwhile
+    }
+    assert!(!rlist.contains_source(&a) && rlist.contains_source(&b));
+    assert_eq!(rlist.len(), 3);
+    assert!(rlist.remove_source(&a).is_none(), "Python raises ValueError here");
+    // Borrowed items work alike, and come back as references to the caller's objects.
+    let borrowed = [&*a, &*b];
+    let (r, _, _) = select(&borrowed, &[], &[], ZERO).unwrap();
+    assert_eq!(r.len(), 1);
+    assert!(std::ptr::eq(r[0], &*a));
 }
 
 /// A listener with a pending connection and a stream with data (both readable), and an idle
@@ -294,7 +331,7 @@ fn one_list_mixes_kinds_of_sources() {
         m.listener.as_source(),
         m.stream.as_source(),
     ];
-    let (r, w, x) = select(&list, &list, NONE, ZERO).unwrap();
+    let (r, w, x) = select(&refs(&list), &refs(&list), &[], ZERO).unwrap();
     assert_eq!(positions(&r, &list), [1, 2]);
     assert_eq!(positions(&w, &list), [0, 2], "a listener is never writable");
     assert!(x.is_empty());
@@ -310,7 +347,7 @@ fn one_list_of_dyn_asfd_items_holds_a_listener_and_its_connections() {
 
     let m = mixed_sources();
     let inputs: [&dyn AsFd; 3] = [&m.listener, &m.idle, &m.stream];
-    let (r, _, _) = select(&inputs, NONE, NONE, ZERO).unwrap();
+    let (r, _, _) = select(&refs(&inputs), &[], &[], ZERO).unwrap();
     assert_eq!(
         positions(&r, &inputs),
         [0, 2],
@@ -336,7 +373,7 @@ fn fd_at_or_above_fd_setsize_is_invalid_input_naming_the_fd() {
         "FD_SETSIZE - 1 is in use"
     );
     let last = [&last];
-    let (_, w, _) = select(NONE, &last, NONE, ZERO).unwrap();
+    let (_, w, _) = select(&[], &refs(&last), &[], ZERO).unwrap();
     assert_eq!(w.len(), 1, "fd FD_SETSIZE - 1 is watched");
 
     let high = dup_at(&rd, FD_SETSIZE as RawSource);
@@ -370,7 +407,7 @@ fn more_than_fd_setsize_items_is_invalid_input() {
     use std::io::ErrorKind;
     let (a, _b) = pair();
     let full = vec![&a; FD_SETSIZE];
-    let (_, w, _) = select(NONE, &full, NONE, ZERO).unwrap();
+    let (_, w, _) = select(&[], &refs(&full), &[], ZERO).unwrap();
     assert_eq!(w.len(), FD_SETSIZE);
     let over = vec![&a; FD_SETSIZE + 1];
     for (r, w, x) in [
@@ -399,7 +436,7 @@ fn negative_number_is_invalid_input() {
     let negative = unsafe { BorrowedFd::borrow_raw(-2) };
     let (a, _b) = pair();
     let list = [a.as_source(), negative];
-    let err = refused(select(&list, NONE, NONE, ZERO));
+    let err = refused(select(&refs(&list), &[], &[], ZERO));
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert_eq!(err.to_string(), "invalid file descriptor -2 (rlist[1])");
 }
@@ -409,7 +446,7 @@ fn negative_number_is_invalid_input() {
 #[test]
 fn three_empty_lists_sleep_for_the_timeout() {
     let timeout = Duration::from_millis(300);
-    let (elapsed, result) = timed(|| select(NONE, NONE, NONE, Some(timeout)));
+    let (elapsed, result) = timed(|| select::<&Stream>(&[], &[], &[], Some(timeout)));
     let (r, w, x) = result.unwrap();
     assert!(r.is_empty() && w.is_empty() && x.is_empty());
     assert!(elapsed >= timeout, "returned early, after {elapsed:?}");
@@ -449,7 +486,7 @@ fn reused_number_reports_the_new_file() {
     assert_eq!(selected.writable(), [0]);
     assert!(selected.exceptional().is_empty());
     let list = [&new];
-    let (r, w, _) = select(&list, &list, NONE, ZERO).unwrap();
+    let (r, w, _) = select(&refs(&list), &refs(&list), &[], ZERO).unwrap();
     assert!(r.is_empty());
     assert_eq!(w.len(), 1);
 }
@@ -461,14 +498,14 @@ fn failed_connect() {
     let socket = refused_connect();
     let list = [&socket];
     if cfg!(windows) {
-        let (_, _, x) = select(NONE, NONE, &list, SOON).unwrap();
+        let (_, _, x) = select(&[], &[], &refs(&list), SOON).unwrap();
         assert_eq!(x.len(), 1, "the failure is reported in xlist");
-        let (r, w, _) = select(&list, &list, NONE, ZERO).unwrap();
+        let (r, w, _) = select(&refs(&list), &refs(&list), &[], ZERO).unwrap();
         assert!(r.is_empty() && w.is_empty(), "{} {}", r.len(), w.len());
     } else {
-        let (_, w, _) = select(NONE, &list, NONE, SOON).unwrap();
+        let (_, w, _) = select(&[], &refs(&list), &[], SOON).unwrap();
         assert_eq!(w.len(), 1, "the failure is reported in wlist");
-        let (r, w, x) = select(&list, &list, &list, ZERO).unwrap();
+        let (r, w, x) = select(&refs(&list), &refs(&list), &refs(&list), ZERO).unwrap();
         assert_eq!((r.len(), w.len()), (1, 1));
         if cfg!(any(target_os = "linux", target_os = "android")) {
             assert!(x.is_empty());
@@ -485,7 +522,7 @@ fn timeout_is_never_cut_short() {
     let (rd, _wr) = pair();
     let list = [&rd];
     let timeout = Duration::from_millis(300);
-    let (elapsed, result) = timed(|| select(&list, NONE, &list, Some(timeout)));
+    let (elapsed, result) = timed(|| select(&refs(&list), &[], &refs(&list), Some(timeout)));
     let (r, w, x) = result.unwrap();
     assert!(r.is_empty() && w.is_empty() && x.is_empty());
     assert!(elapsed >= timeout, "returned early, after {elapsed:?}");
@@ -497,11 +534,11 @@ fn timeout_is_never_cut_short() {
 fn zero_timeout_returns_at_once() {
     let (rd, _wr) = pair();
     let list = [&rd];
-    let (elapsed, result) = timed(|| select(&list, NONE, &list, ZERO));
+    let (elapsed, result) = timed(|| select(&refs(&list), &[], &refs(&list), ZERO));
     let (r, w, x) = result.unwrap();
     assert!(r.is_empty() && w.is_empty() && x.is_empty());
     assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
-    let (elapsed, result) = timed(|| select(&list, &list, NONE, ZERO));
+    let (elapsed, result) = timed(|| select(&refs(&list), &refs(&list), &[], ZERO));
     let (r, w, _) = result.unwrap();
     assert!(r.is_empty());
     assert_eq!(w.len(), 1);
@@ -516,7 +553,7 @@ fn sub_millisecond_timeout_waits_at_least_that_long() {
     let list = [&rd];
     let timeout = Duration::from_micros(100);
     for _ in 0..20 {
-        let (elapsed, result) = timed(|| select(&list, NONE, NONE, Some(timeout)));
+        let (elapsed, result) = timed(|| select(&refs(&list), &[], &[], Some(timeout)));
         assert!(result.unwrap().0.is_empty());
         assert!(elapsed >= timeout, "returned early, after {elapsed:?}");
     }
@@ -528,7 +565,7 @@ fn huge_timeout_is_not_an_error() {
     let (rd, _wr) = pair();
     let list = [&rd];
     for timeout in [Duration::MAX, Duration::from_secs(u64::from(u32::MAX) + 1)] {
-        let (_, w, _) = select(NONE, &list, NONE, Some(timeout)).unwrap();
+        let (_, w, _) = select(&[], &refs(&list), &[], Some(timeout)).unwrap();
         assert_eq!(w.len(), 1);
     }
 }
@@ -542,7 +579,7 @@ fn none_blocks_until_ready() {
         wr.write_all(b"x").unwrap();
         wr
     });
-    let (r, w, x) = select(&list, NONE, NONE, None).unwrap();
+    let (r, w, x) = select(&refs(&list), &[], &[], None).unwrap();
     assert_eq!(r.len(), 1);
     assert!(w.is_empty() && x.is_empty());
     drop(writer.join().unwrap());
@@ -559,7 +596,7 @@ fn signals_do_not_cut_the_wait_short() {
     let list = [&rd];
     let timeout = Duration::from_millis(500);
     let ((elapsed, result), signals) =
-        under_signal_storm(|| timed(|| select(&list, NONE, &list, Some(timeout))));
+        under_signal_storm(|| timed(|| select(&refs(&list), &[], &refs(&list), Some(timeout))));
     let (r, w, x) = result.expect("EINTR must not surface");
     assert!(r.is_empty() && w.is_empty() && x.is_empty());
     assert!(signals >= 5, "only {signals} signals arrived");

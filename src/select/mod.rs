@@ -8,7 +8,7 @@
 //!
 //! | Python | ioselectors | Where |
 //! |---|---|---|
-//! | `select.select(rlist, wlist, xlist, timeout)` | [`select()`] → the ready items of each list, in list order; [`select_into`] fills a [`Selected`] of indices without allocating | Unix (on illumos and Solaris over poll(2)); Windows (sockets only) |
+//! | `select.select(rlist, wlist, xlist, timeout)` | [`select()`] → new lists of the ready items (clones of yours), in list order, so the loop may change its lists ([`SourceList`]); [`select_into`] fills a [`Selected`] of indices without allocating | Unix (on illumos and Solaris over poll(2)); Windows (sockets only) |
 //! | `select.poll()` | [`Poll::new`]: `register` (upsert), `modify`, `unregister`, `poll`, `poll_into` | Unix (poll(2)); Windows (`WSAPoll`, sockets only: Python has no poll there) |
 //! | `select.epoll()` | `Epoll`: `register`, `modify`, `unregister`, `poll(timeout, maxevents)`, `poll_into`, `close`, `from_fd` | Linux, Android |
 //! | `select.kqueue()`, `select.kevent(...)` | `Kqueue`: `control(changes, &mut events, timeout)` into a `KqueueEvents`, `control_vec`, `close`, `from_fd`; `KEvent` | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly |

@@ -29,8 +29,8 @@ cfg_if::cfg_if! {
 pub use sys::FD_SETSIZE;
 pub(crate) use sys::{select_sets, FdSet};
 
-/// Waits until some of the given sources are ready and returns the ready ones of each list,
-/// as references to the caller's own items, in list order (an item listed twice comes back
+/// Waits until some of the given sources are ready and returns the ready ones of each list:
+/// new lists of clones of the caller's items, in list order (an item listed twice comes back
 /// twice). Python: `r, w, x = select.select(rlist, wlist, xlist, timeout)`.
 ///
 /// * `rlist`: ready to read — data, end of file, a pending connection, hang-up or error.
@@ -38,12 +38,14 @@ pub(crate) use sys::{select_sets, FdSet};
 /// * `xlist`: exceptional condition — urgent TCP data (`MSG_OOB`) on Unix; on Windows also
 ///   a failed non-blocking `connect` (which Windows reports *only* there).
 ///
-/// One list may mix kinds of sources: list their borrowed descriptors,
-/// `[listener.as_source(), conn.as_source()]` (with [`AsSource`](crate::AsSource)), on
-/// every platform and Rust version. On Unix with Rust 1.78 or later, `&dyn AsFd` items work
-/// too (`let inputs: [&dyn AsFd; 2] = [&listener, &conn];`): from that version the standard
-/// library lends a descriptor through `&T` for unsized `T`. `&dyn AsSocket` items do not
-/// work on Windows (std has no such impl for sockets).
+/// As in Python, the result borrows nothing: a loop may push new connections onto the lists
+/// it passed, and take closed ones off ([`SourceList::remove_source`], Python's
+/// `list.remove(sock)`), while it walks the ready ones. So the items are cheap to clone and
+/// shared: `Rc<T>` or `Arc<T>` of a source, or borrowed ones (`&TcpStream`, `BorrowedFd`).
+/// Lists that mix listeners and connections, as Python's do, hold one socket type that does
+/// both, such as `Rc<socket2::Socket>` (accept, read and write on one type, like Python's
+/// `socket`), or the sources' borrowed descriptors (`[listener.as_source(),
+/// conn.as_source()]`, with [`AsSource`](crate::AsSource)).
 ///
 /// `None` blocks, `Some(Duration::ZERO)` only looks, a positive timeout is rounded up to
 /// whole microseconds; three empty lists sleep for the timeout (on Windows too, where Python
@@ -51,24 +53,22 @@ pub(crate) use sys::{select_sets, FdSet};
 ///
 /// ```
 /// # #[cfg(unix)] {
-/// use ioselectors::select::select;
-/// use ioselectors::AsSource;
+/// use ioselectors::select::{select, SourceList};
 /// use std::io::Write;
-/// use std::net::TcpListener;
 /// use std::os::unix::net::UnixStream;
+/// use std::rc::Rc;
 /// use std::time::Duration;
 ///
-/// let listener = TcpListener::bind("127.0.0.1:0")?;
 /// let (a, mut b) = UnixStream::pair()?;
 /// b.write_all(b"x")?;
-/// let inputs = [listener.as_source(), a.as_source()]; // a listener and a connection
-/// let outputs = [&a];
-/// // readable, writable, exceptional = select.select(inputs, outputs, inputs, 0)
-/// let (readable, writable, exceptional) = select(&inputs, &outputs, &inputs, Some(Duration::ZERO))?;
-/// assert_eq!(readable.len(), 1);
-/// assert!(std::ptr::eq(readable[0], &inputs[1])); // the caller's own item
-/// assert_eq!(writable.len(), 1);
-/// assert!(exceptional.is_empty());
+/// let mut inputs = vec![Rc::new(a)];
+/// // readable, writable, exceptional = select.select(inputs, [], [], 0)
+/// let (readable, _writable, _exceptional) = select(&inputs, &[], &[], Some(Duration::ZERO))?;
+/// for conn in readable {
+///     assert!(Rc::ptr_eq(&conn, &inputs[0])); // the caller's own item
+///     inputs.remove_source(&conn); // inputs.remove(conn): the list is free to change
+/// }
+/// assert!(inputs.is_empty());
 /// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -90,13 +90,16 @@ pub(crate) use sys::{select_sets, FdSet};
 ///   different descriptors than `RLIMIT_NOFILE` allows (poll(2)'s limit; select(2) has none).
 /// * Windows: a handle that is not a socket fails with `WSAENOTSOCK`.
 ///
-/// This allocates the three result lists; [`select_into`] does not.
-pub fn select<'r, 'w, 'x, R: AsSource, W: AsSource, X: AsSource>(
-    rlist: &'r [R],
-    wlist: &'w [W],
-    xlist: &'x [X],
+/// Each call allocates: the three result lists, and the sets handed to the kernel (on Unix
+/// three of `FD_SETSIZE` bits, 128 bytes each on Linux, plus three index lists).
+/// [`select_into`], with a [`Selected`] you keep, allocates nothing once it has grown, and
+/// takes items that cannot be cloned.
+pub fn select<S: AsSource + Clone>(
+    rlist: &[S],
+    wlist: &[S],
+    xlist: &[S],
     timeout: Option<Duration>,
-) -> io::Result<(Vec<&'r R>, Vec<&'w W>, Vec<&'x X>)> {
+) -> io::Result<(Vec<S>, Vec<S>, Vec<S>)> {
     let mut selected = Selected::new();
     select_into(rlist, wlist, xlist, timeout, &mut selected)?;
     Ok((
@@ -106,8 +109,36 @@ pub fn select<'r, 'w, 'x, R: AsSource, W: AsSource, X: AsSource>(
     ))
 }
 
-fn pick<'a, S>(indices: &[usize], list: &'a [S]) -> Vec<&'a S> {
-    indices.iter().map(|&index| &list[index]).collect()
+fn pick<S: Clone>(indices: &[usize], list: &[S]) -> Vec<S> {
+    indices.iter().map(|&index| list[index].clone()).collect()
+}
+
+/// Python's `list.remove(sock)` and `sock in list` for lists of sources, such as the ones
+/// [`select()`] takes. An item is the same source as another if it lends the same descriptor
+/// (two open sources never share one).
+pub trait SourceList<S> {
+    /// Takes the first item that is the same source as `item` out of the list, and returns
+    /// it; `None` if there is none (where Python raises `ValueError`).
+    fn remove_source(&mut self, item: &impl AsSource) -> Option<S>;
+
+    /// Whether an item is the same source as `item`.
+    fn contains_source(&self, item: &impl AsSource) -> bool;
+}
+
+impl<S: AsSource> SourceList<S> for Vec<S> {
+    fn remove_source(&mut self, item: &impl AsSource) -> Option<S> {
+        let fd = source::raw(item.as_source());
+        let at = self
+            .iter()
+            .position(|listed| source::raw(listed.as_source()) == fd)?;
+        Some(self.remove(at))
+    }
+
+    fn contains_source(&self, item: &impl AsSource) -> bool {
+        let fd = source::raw(item.as_source());
+        self.iter()
+            .any(|listed| source::raw(listed.as_source()) == fd)
+    }
 }
 
 /// Like [`select()`], but reports the positions of the ready items in each list, in a
