@@ -286,7 +286,10 @@ fn results_are_the_callers_objects_and_the_lists_stay_free() {
     }
     assert!(!rlist.contains_source(&a) && rlist.contains_source(&b));
     assert_eq!(rlist.len(), 3);
-    assert!(rlist.remove_source(&a).is_none(), "Python raises ValueError here");
+    assert!(
+        rlist.remove_source(&a).is_none(),
+        "Python raises ValueError here"
+    );
     // Borrowed items work alike, and come back as references to the caller's objects.
     let borrowed = [&*a, &*b];
     let (r, _, _) = select(&borrowed, &[], &[], ZERO).unwrap();

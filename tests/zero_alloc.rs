@@ -82,3 +82,37 @@ macro_rules! suite {
 }
 
 for_every_selector!(suite);
+
+/// The `select` module's buffer-filling waits allocate nothing once their storage has grown:
+/// `select_into` (into a kept `Selected`) and `Poll::poll_into`; `select()`, which returns new
+/// lists, is seen allocating.
+#[test]
+fn select_module_waits_into_kept_storage_do_not_allocate() {
+    use ioselectors::select::{select, select_into, Poll, Selected, POLLIN};
+    let pairs: Vec<(Stream, Stream)> = (0..50).map(|_| pair()).collect();
+    (&pairs[7].1).write_all(b"x").unwrap();
+    let rlist: Vec<&Stream> = pairs.iter().map(|(rd, _)| rd).collect();
+    let none: &[&Stream] = &[];
+    let mut selected = Selected::new();
+    let mut poll = Poll::new();
+    for rd in &rlist {
+        poll.register(*rd, POLLIN);
+    }
+    let mut fired = Vec::new();
+    for _ in 0..3 {
+        select_into(&rlist, none, none, Some(Duration::ZERO), &mut selected).unwrap();
+        poll.poll_into(Some(Duration::ZERO), &mut fired).unwrap();
+    }
+    let allocations = allocations_during(|| {
+        for _ in 0..100 {
+            select_into(&rlist, none, none, Some(Duration::ZERO), &mut selected).unwrap();
+            poll.poll_into(Some(Duration::ZERO), &mut fired).unwrap();
+        }
+    });
+    assert_eq!((selected.readable(), fired.len()), (&[7][..], 1));
+    assert_eq!(
+        allocations, 0,
+        "allocations in 100 select_into and poll_into calls"
+    );
+    assert!(allocations_during(|| drop(select(&rlist, none, none, Some(Duration::ZERO)))) > 0);
+}
