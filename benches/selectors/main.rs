@@ -14,10 +14,10 @@
 //! under `target/bench/` instead of `docs/`. `-- --echo-only ioselectors|mio|epoll-et` runs one
 //! echo server (1,000 connections, 4 KiB) for 3 s, to profile it with strace or perf;
 //! `-- --echo-turns mio|epoll-et|ioselectors C SIZE TURNS` is what callgrind runs;
-//! `-- --dispatch-only` prints the dispatch table alone; `-- --registry-only` the cross-thread
-//! register + unregister figures alone (ours against mio's `Registry`), and
-//! `-- --threaded-only` the threaded echo table alone (acceptor + two I/O threads, ours against
-//! mio's same design).
+//! `-- --dispatch-only` prints the dispatch table alone, `-- --echo-table-only` the echo
+//! table, `-- --registry-only` the cross-thread register + unregister figures (ours against
+//! mio's `Registry`), and `-- --threaded-only` the threaded echo table (acceptor + two I/O
+//! threads, ours against mio's same design).
 
 #[cfg(target_os = "linux")]
 mod churn;
@@ -71,6 +71,11 @@ fn main() {
     if args.iter().any(|arg| arg == "--dispatch-only") {
         // Tuning aid: the dispatch table alone, on stdout.
         dispatch::run(&plan);
+        return;
+    }
+    if args.iter().any(|arg| arg == "--echo-table-only") {
+        // Tuning aid: the echo table alone, on stdout.
+        echo::run(&plan);
         return;
     }
     if args.iter().any(|arg| arg == "--registry-only") {
