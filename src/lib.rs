@@ -28,7 +28,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! # Two layers
+//! # Two layers, and the servers
 //!
 //! * **The selectors**, at the crate root: Python's `selectors` module. Every selector type
 //!   is a [`Selector`] over one OS mechanism (write generic code over `Selector<B, T>` with
@@ -38,6 +38,10 @@
 //! * **The primitives**, in [`select`]: Python's `select` module — `select()`, poll objects,
 //!   epoll (edge-triggered, one-shot) and kqueue — public, Python-shaped, and what the
 //!   selectors' backends are built on.
+//!
+//! And on top of the selectors, **the servers**: Python's `socketserver` module (TCP, UDP and
+//! Unix-socket servers calling a request handler per request), in `socketserver` — the
+//! `socketserver` cargo feature, on by default.
 //!
 //! | Type | Mechanism | Where | What differs |
 //! |---|---|---|---|
@@ -121,6 +125,9 @@ mod map;
 mod registry;
 pub mod select;
 mod selector;
+#[cfg(feature = "socketserver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "socketserver")))]
+pub mod socketserver;
 mod source;
 mod waker;
 

@@ -16,8 +16,9 @@
 //! `-- --echo-turns mio|epoll-et|ioselectors C SIZE TURNS` is what callgrind runs;
 //! `-- --dispatch-only` prints the dispatch table alone, `-- --echo-table-only` the echo
 //! table, `-- --registry-only` the cross-thread register + unregister figures (ours against
-//! mio's `Registry`), and `-- --threaded-only` the threaded echo table (acceptor + two I/O
-//! threads, ours against mio's same design).
+//! mio's `Registry`), `-- --threaded-only` the threaded echo table (acceptor + two I/O
+//! threads, ours against mio's same design), and `-- --socketserver-only` the socketserver's
+//! shutdown time and idle wake-ups.
 
 #[cfg(target_os = "linux")]
 mod churn;
@@ -39,6 +40,8 @@ mod python;
 mod registry;
 #[cfg(target_os = "linux")]
 mod report;
+#[cfg(target_os = "linux")]
+mod socketserver;
 #[cfg(target_os = "linux")]
 mod threaded;
 
@@ -83,6 +86,11 @@ fn main() {
         registry::run(&plan);
         return;
     }
+    if args.iter().any(|arg| arg == "--socketserver-only") {
+        // Tuning aid: the socketserver's shutdown figures alone, on stdout.
+        socketserver::run(&plan);
+        return;
+    }
     if args.iter().any(|arg| arg == "--threaded-only") {
         // Tuning aid: the threaded echo table alone, on stdout.
         threaded::run(&plan);
@@ -100,6 +108,7 @@ fn main() {
     let registry = registry::run(&plan);
     let echo = echo::run(&plan);
     let threaded = threaded::run(&plan);
+    let socketserver = socketserver::run(&plan);
     let echo_cost = echo_cost::run(&plan);
     let memory = memory::run();
 
@@ -111,6 +120,7 @@ fn main() {
         registry,
         echo,
         threaded,
+        socketserver,
         echo_cost,
         memory,
         python,

@@ -88,4 +88,15 @@ impl Python {
         })?["round_trips_per_sec"]
             .as_f64()
     }
+
+    /// The socketserver's idle `shutdown()`: median and slowest ms, and context switches per
+    /// idle second.
+    pub fn socketserver(&self) -> Option<(f64, f64, f64)> {
+        let row = self.find("socketserver", "cpython", |_| true)?;
+        Some((
+            row["shutdown_ms"].as_f64()?,
+            row["shutdown_max_ms"].as_f64()?,
+            row["idle_wake_ups_per_sec"].as_f64()?,
+        ))
+    }
 }

@@ -402,6 +402,52 @@ def bench_echo(warmup, duration, results):
                                 "size": size, "round_trips_per_sec": rate})
 
 
+# ------------------------------------------------------------------ socketserver
+def thread_switches(tid):
+    """The thread's voluntary context switches so far, and whether it sleeps now."""
+    with open(f"/proc/self/task/{tid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return int(fields["voluntary_ctxt_switches"]), fields["State"].strip().startswith("S")
+
+
+def bench_socketserver(quick, results):
+    """shutdown() of an idle TCPServer (serve_forever's default poll_interval, 0.5 s), called
+    at points spread over the interval, and the idle serving thread's voluntary context
+    switches per second: what the Rust side measures of ours."""
+    import socketserver
+    import threading
+    rounds, idle = (3, 0.5) if quick else (11, 3.0)
+    shutdowns, wake_ups = [], None
+    for round in range(rounds):
+        server = socketserver.TCPServer(("127.0.0.1", 0), socketserver.StreamRequestHandler)
+        tid = []
+        def serve():
+            tid.append(threading.get_native_id())
+            server.serve_forever()
+        thread = threading.Thread(target=serve)
+        thread.start()
+        with socket.create_connection(server.server_address) as client:
+            client.recv(1)
+        while not tid or not thread_switches(tid[0])[1]:
+            time.sleep(0)
+        if round == 0:
+            before = thread_switches(tid[0])[0]
+            time.sleep(idle)
+            wake_ups = (thread_switches(tid[0])[0] - before) / idle
+        # Called at a point spread evenly over Python's poll interval.
+        time.sleep(0.5 * round / rounds)
+        start = time.perf_counter()
+        server.shutdown()
+        shutdowns.append(time.perf_counter() - start)
+        thread.join()
+        server.server_close()
+    shutdowns.sort()
+    results.append({"workload": "socketserver", "impl": "cpython",
+                    "shutdown_ms": shutdowns[len(shutdowns) // 2] * 1e3,
+                    "shutdown_max_ms": shutdowns[-1] * 1e3,
+                    "idle_wake_ups_per_sec": wake_ups})
+
+
 # ------------------------------------------------------------------ output
 def print_tables(results):
     rows = lambda w: [r for r in results if r["workload"] == w]
@@ -420,6 +466,9 @@ def print_tables(results):
     for r in rows("echo"):
         print(f"{r['impl']:<16}{r['connections']:>12}{r['size']:>7}"
               f"{r['round_trips_per_sec']:>16.0f}")
+    for r in rows("socketserver"):
+        print(f"\nsocketserver: shutdown() {r['shutdown_ms']:.1f} ms (median; slowest "
+              f"{r['shutdown_max_ms']:.1f} ms), {r['idle_wake_ups_per_sec']:.1f} idle wake-ups/s")
 
 
 def main():
@@ -435,6 +484,7 @@ def main():
     bench_primitives(samples, results)
     bench_churn(samples, results)
     bench_echo(warmup, duration, results)
+    bench_socketserver(args.quick, results)
     print_tables(results)
 
     if args.json:

@@ -1,7 +1,8 @@
 //! The report: tables and targets on stdout, and `docs/benchmarks.md` + `docs/dispatch.svg`.
 
 use crate::{
-    churn, dispatch, echo, echo_cost, memory, primitives, python::Python, registry, threaded,
+    churn, dispatch, echo, echo_cost, memory, primitives, python::Python, registry, socketserver,
+    threaded,
 };
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ pub struct Report {
     pub registry: Vec<(&'static str, f64)>,
     pub echo: Vec<echo::Row>,
     pub threaded: Vec<threaded::Row>,
+    pub socketserver: socketserver::Row,
     pub echo_cost: Vec<echo_cost::Row>,
     pub memory: Vec<memory::Row>,
     pub python: Option<Python>,
@@ -137,6 +139,7 @@ impl Report {
         md.push_str(&self.registry_table());
         md.push_str(&self.echo_table());
         md.push_str(&self.threaded_table());
+        md.push_str(&self.socketserver_table());
         md.push_str(&self.echo_cost_table());
         md.push_str(&self.memory_table());
         md.push_str(NOTES);
@@ -289,6 +292,26 @@ impl Report {
                 format!("lowest {r:.2} × (C={}, {} B)", row.connections, row.size)
             }),
             met: worst.map(|(r, _)| r >= 1.0),
+        });
+        let server = &self.socketserver;
+        targets.push(Target {
+            what: "socketserver: no wake-up while idle (CPython: two per second)".into(),
+            measured: format!(
+                "{:.1} context switches per idle second",
+                server.wake_ups_per_sec
+            ),
+            met: Some(server.wake_ups_per_sec == 0.0),
+        });
+        targets.push(Target {
+            what: "socketserver: `shutdown()` of an idle server within 1 ms (CPython: up to \
+                   `poll_interval`, 0.5 s)"
+                .into(),
+            measured: format!(
+                "median {}, slowest {}",
+                duration(server.shutdown.as_nanos() as f64),
+                duration(server.shutdown_max.as_nanos() as f64)
+            ),
+            met: Some(server.shutdown_max <= std::time::Duration::from_millis(1)),
         });
         let worst = self
             .threaded
@@ -482,6 +505,29 @@ impl Report {
             if let Some(ns) = self.python.as_ref().and_then(|p| p.churn(key)) {
                 let _ = writeln!(md, "| {label} | {ns:.0} | {:.2} |", ns / raw);
             }
+        }
+        md.push('\n');
+        md
+    }
+
+    fn socketserver_table(&self) -> String {
+        let ours = &self.socketserver;
+        let python = self.python.as_ref().and_then(Python::socketserver);
+        let mut md = String::from("## socketserver: shutdown and idle wake-ups\n\nA TCP server with nothing to do, after one request: how long `shutdown()` takes (the median and the slowest of the rounds; called at points spread evenly over half a second, CPython's default `poll_interval`), and how many voluntary context switches the serving thread makes per idle second (each wake-up is at least one). CPython's `serve_forever` wakes every `poll_interval` to look for a shutdown request; ioselectors' sleeps in its selector until a request or the shutdown's wake-up comes.\n\n| Server | `shutdown()`, median | slowest | context switches per idle second |\n|---|---:|---:|---:|\n");
+        let _ = writeln!(
+            md,
+            "| ioselectors `TcpServer` | {} | {} | {:.1} |",
+            duration(ours.shutdown.as_nanos() as f64),
+            duration(ours.shutdown_max.as_nanos() as f64),
+            ours.wake_ups_per_sec
+        );
+        if let Some((median, slowest, switches)) = python {
+            let _ = writeln!(
+                md,
+                "| CPython `TCPServer` | {} | {} | {switches:.1} |",
+                duration(median * 1e6),
+                duration(slowest * 1e6)
+            );
         }
         md.push('\n');
         md
@@ -735,6 +781,25 @@ fn style(name: &str) -> (&'static str, f64) {
     } else {
         ("", 2.0)
     }
+}
+
+/// A time for a table: three significant digits, in ns, µs or ms.
+fn duration(ns: f64) -> String {
+    let (value, unit) = if ns >= 1e6 {
+        (ns / 1e6, "ms")
+    } else if ns >= 1e3 {
+        (ns / 1e3, "µs")
+    } else {
+        (ns, "ns")
+    };
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.decimals$} {unit}")
 }
 
 fn format_ns(ns: f64) -> String {

@@ -1,5 +1,7 @@
 //! The command line the example servers share: `--port PORT` (or `--port=PORT`), where the
 //! Python programs they port have the port written in. `--port 0` picks a free one.
+// Each example uses what it needs of this.
+#![allow(dead_code)]
 
 /// The port given on the command line, or `default`. Anything else prints a usage line and
 /// exits with status 2, as command-line tools do.

@@ -18,6 +18,11 @@
 //! what its number's old or new file does, or nothing: the contract only asks that it never
 //! crash, never report anything of an unregistered registration, and that `unregister` work.
 //!
+//! The socketserver's `Server` (synchronous and threading) is driven the same way, against
+//! a model of Python's contract: clients served or waiting in the backlog, `serve_forever`,
+//! `shutdown` (from the test or from a handler), `handle_request`, `verify_request` refusals,
+//! failing and panicking handlers, `server_close`.
+//!
 //! Runs in `cargo test` for a few seconds. `IOSELECTORS_FUZZ_STEPS=N` sets the operations per
 //! target (default 20,000), `IOSELECTORS_FUZZ_SEED=S` replays (a failure prints its seed).
 //! Its own binary, its tests one at a time: they fork, change the process's descriptor limit
@@ -45,6 +50,8 @@ mod poll;
 mod runner;
 mod select_fn;
 mod selectors;
+#[cfg(feature = "socketserver")]
+mod socketserver;
 mod world;
 
 const ZERO: Option<std::time::Duration> = Some(std::time::Duration::ZERO);
