@@ -862,6 +862,31 @@ fn stream_options() {
     );
 }
 
+/// `timeout` zero is Python's `settimeout(0)`: the connection is non-blocking.
+#[test]
+fn stream_timeout_zero_is_non_blocking() {
+    struct NoWait(mpsc::Sender<io::ErrorKind>);
+    impl RequestHandler for NoWait {
+        type Request = StreamRequest;
+        fn options(&self) -> StreamOptions {
+            StreamOptions {
+                timeout: Some(Duration::ZERO),
+                ..StreamOptions::default()
+            }
+        }
+        fn handle(&self, req: &mut StreamRequest) -> io::Result<()> {
+            let err = req.rfile.read(&mut [0; 10]).unwrap_err();
+            self.0.send(err.kind()).unwrap();
+            Ok(())
+        }
+    }
+    let (sender, results) = mpsc::channel();
+    let server = TcpServer::new(HOST, NoWait(sender)).unwrap();
+    let _client = TcpStream::connect(server.server_address()).unwrap();
+    server.handle_request().unwrap();
+    assert_eq!(results.recv().unwrap(), io::ErrorKind::WouldBlock);
+}
+
 /// A datagram handler's reply is sent even when empty, as Python's
 /// DatagramRequestHandler.finish does; BaseRequest gets (data, socket).
 #[test]

@@ -416,7 +416,7 @@ def bench_socketserver(quick, results):
     switches per second: what the Rust side measures of ours."""
     import socketserver
     import threading
-    rounds, idle = (3, 0.5) if quick else (11, 3.0)
+    rounds, idle = (3, 1.2) if quick else (11, 3.0)
     shutdowns, wake_ups = [], None
     for round in range(rounds):
         server = socketserver.TCPServer(("127.0.0.1", 0), socketserver.StreamRequestHandler)

@@ -15,8 +15,8 @@ pub struct Row {
     pub shutdown: Duration,
     /// The slowest of the rounds.
     pub shutdown_max: Duration,
-    /// Voluntary context switches of the idle serving thread, per second (each wake-up is at
-    /// least one).
+    /// Voluntary context switches of the idle serving thread, per second (a wake-up and the
+    /// sleep after it make one).
     pub wake_ups_per_sec: f64,
 }
 
@@ -46,7 +46,7 @@ pub fn switches(tid: i32) -> (u64, bool) {
 
 pub fn run(plan: &Plan) -> Row {
     let (rounds, idle) = if plan.quick {
-        (5u32, Duration::from_millis(500))
+        (5u32, Duration::from_millis(1200))
     } else {
         (31, Duration::from_secs(3))
     };

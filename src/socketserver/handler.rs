@@ -244,7 +244,8 @@ pub struct StreamOptions {
     /// `wbufsize`: the capacity of `wfile`'s buffer. 0, the default, sends each write at
     /// once, as Python's unbuffered `wfile` does.
     pub wbufsize: usize,
-    /// `timeout`: the connection's read and write timeout (`None`: block).
+    /// `timeout`: the connection's read and write timeout (`None`: block; zero: non-blocking,
+    /// as Python's `settimeout(0)`).
     pub timeout: Option<Duration>,
     /// `disable_nagle_algorithm`: sets `TCP_NODELAY` (TCP only; Unix sockets have no Nagle
     /// algorithm, and the setting does nothing there).

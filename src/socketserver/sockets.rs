@@ -395,9 +395,14 @@ pub(crate) fn configure_stream<L: StreamSocket>(
 ) -> io::Result<()> {
     let source = stream.as_source();
     let socket = SockRef::from(&source);
-    if timeout.is_some() {
-        socket.set_read_timeout(timeout)?;
-        socket.set_write_timeout(timeout)?;
+    match timeout {
+        // Python's settimeout(0): non-blocking. (A zero socket timeout would mean "none".)
+        Some(Duration::ZERO) => socket.set_nonblocking(true)?,
+        Some(_) => {
+            socket.set_read_timeout(timeout)?;
+            socket.set_write_timeout(timeout)?;
+        }
+        None => {}
     }
     if disable_nagle_algorithm && L::HAS_NAGLE {
         socket.set_nodelay(true)?;
