@@ -576,7 +576,7 @@ impl<B: Backend, T> Selector<B, T> {
                 if B::WAITS_ON_A_COPY {
                     self.sync_waiter();
                 }
-                let waited = self.wait_once(remaining);
+                let waited = self.wait_current(remaining);
                 let (dead_seen, purge) = self.collect(out, waited.is_ok());
                 if dead_seen {
                     if let Err(err) = purge {
@@ -603,6 +603,22 @@ impl<B: Backend, T> Selector<B, T> {
                 waited.map(|()| out.len())
             },
         )
+    }
+
+    /// One wait. poll and select wait on the copy `sync_waiter` made; another thread may
+    /// unregister a source after the copy was made, and close it, as it may once
+    /// `unregister` returned. The wait then fails for the closed descriptor (select's
+    /// `EBADF`, Winsock's `WSAENOTSOCK`) and is made again over a new copy. Only another
+    /// thread's change leads to a second try, so it cannot spin.
+    #[inline(always)]
+    fn wait_current(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        loop {
+            let waited = self.wait_once(timeout);
+            if !B::WAITS_ON_A_COPY || waited.is_ok() || lock(&self.shared).version == self.synced {
+                return waited;
+            }
+            self.sync_waiter();
+        }
     }
 
     /// One wait of the waiter's end, with room for every registration's events.

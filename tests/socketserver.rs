@@ -680,25 +680,36 @@ fn shutdown_is_immediate_while_idle_and_while_a_request_runs() {
     assert_eq!(reply, "done");
 }
 
+/// Calls `self.server.shutdown()`, then replies.
+struct Stop;
+
+impl RequestHandler for Stop {
+    type Request = StreamRequest;
+    fn handle(&self, req: &mut StreamRequest) -> io::Result<()> {
+        req.server.shutdown();
+        req.wfile.write_all(b"bye")
+    }
+}
+
+/// Serves one `Stop` request with `serve` (which must return), and checks the reply.
+fn stop_from_the_handler(
+    serve: impl FnOnce(&TcpServer<Stop>) -> io::Result<()>,
+) -> TcpServer<Stop> {
+    let server = TcpServer::new(HOST, Stop).unwrap();
+    let mut client = TcpStream::connect(server.server_address()).unwrap();
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
+    serve(&server).unwrap();
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "bye");
+    server
+}
+
 /// Python deadlocks when a synchronous server's handler calls `self.server.shutdown()`
 /// (it waits for the loop it runs in); here the loop stops after that request.
 #[test]
 fn shutdown_from_a_handler_stops_after_the_request() {
-    struct Stop;
-    impl RequestHandler for Stop {
-        type Request = StreamRequest;
-        fn handle(&self, req: &mut StreamRequest) -> io::Result<()> {
-            req.server.shutdown();
-            req.wfile.write_all(b"bye")
-        }
-    }
-    let server = TcpServer::new(HOST, Stop).unwrap();
-    let mut client = TcpStream::connect(server.server_address()).unwrap();
-    client.set_read_timeout(Some(PATIENCE)).unwrap();
-    server.serve_forever().unwrap();
-    let mut reply = String::new();
-    client.read_to_string(&mut reply).unwrap();
-    assert_eq!(reply, "bye");
+    stop_from_the_handler(TcpServer::serve_forever);
 }
 
 /// Regression: a synchronous server's handler that calls shutdown() inside handle_request
@@ -706,21 +717,7 @@ fn shutdown_from_a_handler_stops_after_the_request() {
 /// returns at once, and the next serve_forever returns at once.
 #[test]
 fn shutdown_from_a_handler_in_handle_request_does_not_deadlock() {
-    struct Stop;
-    impl RequestHandler for Stop {
-        type Request = StreamRequest;
-        fn handle(&self, req: &mut StreamRequest) -> io::Result<()> {
-            req.server.shutdown();
-            req.wfile.write_all(b"bye")
-        }
-    }
-    let server = TcpServer::new(HOST, Stop).unwrap();
-    let mut client = TcpStream::connect(server.server_address()).unwrap();
-    client.set_read_timeout(Some(PATIENCE)).unwrap();
-    server.handle_request().unwrap();
-    let mut reply = String::new();
-    client.read_to_string(&mut reply).unwrap();
-    assert_eq!(reply, "bye");
+    let server = stop_from_the_handler(TcpServer::handle_request);
     // The shutdown asked for is pending, as in Python: serve_forever returns at once.
     server.serve_forever().unwrap();
 }

@@ -539,3 +539,24 @@ fn an_event_of_a_registration_made_and_removed_during_the_wait_needs_no_purge() 
         assert_eq!(purged, unsure, "unsure removal: {unsure}");
     }
 }
+
+/// Regression (found by `tests/registry_stress.rs`): poll and select wait on a copy of the
+/// registrations. A source another thread unregistered and closed between the copy and the
+/// wait made `select()` fail with `EBADF`, for a descriptor no longer registered. The wait is
+/// made again over the registrations as they are.
+#[cfg(unix)]
+#[test]
+fn a_source_unregistered_and_closed_after_the_copy_does_not_fail_the_wait() {
+    use crate::backend::SelectBackend;
+    let mut sel = Selector::<SelectBackend, ()>::new().unwrap();
+    let registry = sel.registry().unwrap();
+    let (gone, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    registry.register(&gone, EVENT_READ, ()).unwrap();
+    sel.sync_waiter(); // the copy a wait starting now would use
+    registry.unregister(&gone).unwrap();
+    drop(gone);
+    // The wait over that copy, which names a closed descriptor, is made again over the
+    // registrations as they are now.
+    sel.wait_current(Some(Duration::ZERO)).unwrap();
+    assert!(sel.select(Some(Duration::ZERO)).unwrap().is_empty());
+}
