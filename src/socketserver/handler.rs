@@ -4,6 +4,8 @@
 
 use super::sockets::{DatagramSocket, Sealed, ServerSocket, StreamSocket};
 use super::ServerHandle;
+use crate::AsSource;
+use socket2::SockRef;
 use std::any::Any;
 use std::fmt;
 use std::io::{self, BufReader, BufWriter, Cursor, Read, Write};
@@ -271,13 +273,15 @@ pub struct SocketFile<L: StreamSocket> {
 
 impl<L: StreamSocket> Read for SocketFile<L> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        L::read(&self.connection, buf)
+        let source = self.connection.as_source();
+        (&*SockRef::from(&source)).read(buf)
     }
 }
 
 impl<L: StreamSocket> Write for SocketFile<L> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        L::write(&self.connection, buf)
+        let source = self.connection.as_source();
+        (&*SockRef::from(&source)).write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

@@ -6,7 +6,7 @@
 use crate::AsSource;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,10 +63,6 @@ pub trait ServerSocket: AsSource + Sealed + Sized + Send + Sync + 'static {
 pub trait StreamSocket: ServerSocket<Request = <Self as StreamSocket>::Stream> {
     /// The connection `accept` gives: `TcpStream`, `UnixStream`.
     type Stream: AsSource + Send + Sync + 'static;
-    #[doc(hidden)]
-    fn read(stream: &Self::Stream, buf: &mut [u8]) -> io::Result<usize>;
-    #[doc(hidden)]
-    fn write(stream: &Self::Stream, buf: &[u8]) -> io::Result<usize>;
     #[doc(hidden)]
     const HAS_NAGLE: bool;
 }
@@ -155,6 +151,30 @@ fn blocking<S: AsSource>(stream: S) -> io::Result<S> {
     Ok(stream)
 }
 
+/// Python's `listen(request_queue_size)`, for a stream server's socket.
+fn listen<S: AsSource>(socket: &S, request_queue_size: i32) -> io::Result<()> {
+    let source = socket.as_source();
+    let socket = SockRef::from(&source);
+    socket.listen(request_queue_size)?;
+    // Accepting is attempted when the selector says a client waits; a client that gave up
+    // in between must not block the server.
+    socket.set_nonblocking(true)
+}
+
+/// Python's `recvfrom(max_packet_size)`, for a datagram server's socket. The socket stays
+/// blocking, as handlers reply on it; only the serving thread receives, and only when the
+/// selector reported a datagram, so this does not block.
+fn receive<S: DatagramSocket>(
+    socket: &Arc<S>,
+    max_packet_size: usize,
+    recv_from: impl FnOnce(&S, &mut [u8]) -> io::Result<(usize, S::ClientAddress)>,
+) -> io::Result<(S::Request, S::ClientAddress)> {
+    let mut packet = vec![0; max_packet_size];
+    let (len, address) = recv_from(socket, &mut packet)?;
+    packet.truncate(len);
+    Ok(((packet, Arc::clone(socket)), address))
+}
+
 /// Shuts a connection down for writing: the client reads the end of its reply at once, even
 /// while something else still holds the connection open.
 pub(crate) fn shutdown_stream<S: AsSource>(stream: &S) {
@@ -180,10 +200,7 @@ impl ServerSocket for TcpListener {
     }
 
     fn server_activate(&self, request_queue_size: i32) -> io::Result<()> {
-        SockRef::from(self).listen(request_queue_size)?;
-        // Accepting is attempted when the selector says a client waits; a client that gave
-        // up in between must not block the server.
-        self.set_nonblocking(true)
+        listen(self, request_queue_size)
     }
 
     fn server_address(&self) -> io::Result<SocketAddr> {
@@ -202,12 +219,6 @@ impl ServerSocket for TcpListener {
 
 impl StreamSocket for TcpListener {
     type Stream = TcpStream;
-    fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        (&*stream).read(buf)
-    }
-    fn write(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
-        (&*stream).write(buf)
-    }
     const HAS_NAGLE: bool = true;
 }
 
@@ -236,16 +247,11 @@ impl ServerSocket for UdpSocket {
         self.local_addr()
     }
 
-    // The socket stays blocking, as handlers reply on it; only the serving thread receives,
-    // and only when the selector reported a datagram, so this does not block.
     fn get_request(
         socket: &Arc<Self>,
         max_packet_size: usize,
     ) -> io::Result<(Self::Request, SocketAddr)> {
-        let mut packet = vec![0; max_packet_size];
-        let (len, address) = socket.recv_from(&mut packet)?;
-        packet.truncate(len);
-        Ok(((packet, Arc::clone(socket)), address))
+        receive(socket, max_packet_size, UdpSocket::recv_from)
     }
 
     fn shutdown_request(_: Self::Request) {}
@@ -302,8 +308,7 @@ impl ServerSocket for UnixListener {
     }
 
     fn server_activate(&self, request_queue_size: i32) -> io::Result<()> {
-        SockRef::from(self).listen(request_queue_size)?;
-        self.set_nonblocking(true)
+        listen(self, request_queue_size)
     }
 
     fn server_address(&self) -> io::Result<PathBuf> {
@@ -323,12 +328,6 @@ impl ServerSocket for UnixListener {
 #[cfg(unix)]
 impl StreamSocket for UnixListener {
     type Stream = UnixStream;
-    fn read(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
-        (&*stream).read(buf)
-    }
-    fn write(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
-        (&*stream).write(buf)
-    }
     const HAS_NAGLE: bool = false;
 }
 
@@ -363,10 +362,7 @@ impl ServerSocket for UnixDatagram {
         socket: &Arc<Self>,
         max_packet_size: usize,
     ) -> io::Result<(Self::Request, unix::SocketAddr)> {
-        let mut packet = vec![0; max_packet_size];
-        let (len, address) = socket.recv_from(&mut packet)?;
-        packet.truncate(len);
-        Ok(((packet, Arc::clone(socket)), address))
+        receive(socket, max_packet_size, UnixDatagram::recv_from)
     }
 
     fn shutdown_request(_: Self::Request) {}
